@@ -1,0 +1,1 @@
+from skimp.noise import symmetric_label_noise  # noqa: F401
