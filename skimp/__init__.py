@@ -1,1 +1,12 @@
-from skimp.noise import symmetric_label_noise  # noqa: F401
+"""skimp: lottery-ticket pruning for scikit-learn.
+
+The centre is :class:`PrunedNetClassifier`, a classifier fitted by iterative
+magnitude pruning with weight rewinding, which keeps the sparse "ticket" that
+does best on validation data.
+"""
+
+from skimp.classifier import PrunedNetClassifier
+from skimp.noise import symmetric_label_noise
+
+__all__ = ["PrunedNetClassifier", "symmetric_label_noise"]
+__version__ = "0.1.0"

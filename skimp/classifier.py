@@ -1,0 +1,452 @@
+"""``PrunedNetClassifier``: a scikit-learn classifier fitted by IMP."""
+
+import copy
+import math
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skimp.imp import ImpRunner
+from skimp.masks import prunable_parameter_names
+from skimp.modules import MLP
+from skimp.noise import symmetric_label_noise
+from skimp.training import MaskedNet
+
+__all__ = ["PrunedNetClassifier"]
+
+# skorch-style parameters routed to the inner net, e.g. ``optimizer__momentum``.
+NET_PREFIXES = ("module__", "optimizer__", "criterion__", "callbacks__",
+                "iterator_train__", "iterator_valid__")
+
+
+class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
+    """Neural network classifier fitted by iterative magnitude pruning (IMP).
+
+    ``fit`` trains a skorch network, then repeatedly removes the
+    ``pruning_fraction`` smallest-magnitude surviving weights, rewinds the
+    survivors to their early values and retrains. Each round is a *level*;
+    level 0 is the dense network. The level that does best on a validation
+    split of the fit data (the "winning ticket") is kept for prediction, and
+    the whole path is kept in ``imp_path_``.
+
+    Under label noise the dense network memorises the wrong labels; moderately
+    sparse tickets cannot, and are more accurate and better calibrated (Arora
+    et al., UAI 2023; He et al., ICML 2022).
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        The network; it must return logits. ``None`` builds :class:`skimp.modules.MLP`
+        with ``hidden_layer_sizes``. A class is instantiated with the
+        ``module__*`` parameters. An instance is deep-copied at ``fit`` and its
+        current weights are the initial weights. Layers named in the module's
+        ``unpruned_layers`` attribute are kept dense.
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Widths of the default MLP's hidden layers. Ignored with a custom
+        ``module``.
+    max_epochs : int, default=60
+        Epochs trained at each level. Long enough for the default MLP to
+        memorise noisy labels on small data, which is what makes sparse
+        tickets win.
+    batch_size : int, default=128
+    lr : float, default=0.1
+        Learning rate.
+    optimizer : torch optimizer class, default=torch.optim.SGD
+        Configure it with ``optimizer__*`` parameters (momentum,
+        weight_decay, ...). Its state is reset at every rewind.
+    pruning_fraction : float in (0, 1), default=0.2
+        Fraction of the *remaining* prunable weights removed per level, so the
+        density after level ``L`` is ``(1 - pruning_fraction) ** L``.
+    max_levels : int, default=15
+        Pruning levels after the dense level 0.
+    rewind_epoch : int, default=0
+        0 rewinds the survivors to their initial weights; ``k > 0`` to the
+        weights after epoch ``k`` of the dense run (late rewinding). Must be
+        below ``max_epochs``.
+    label_noise : float in [0, 1), default=0.0
+        Fraction of the rows passed to ``fit`` whose label is replaced by a
+        uniformly drawn class, before the validation split. Data passed to
+        ``predict`` or ``score`` is never touched.
+    validation_fraction : float in (0, 1), default=0.1
+        Size of the stratified split of the fit data used to choose the
+        ticket; raised to one row per class when smaller.
+    selection : {"accuracy", "loss"} or callable, default="accuracy"
+        ``"accuracy"``: highest validation accuracy; ``"loss"``: lowest
+        validation log-loss; ties go to the sparser level. A callable gets
+        ``imp_path_`` and returns a level.
+    patience : int, default=None
+        Stop pruning after this many levels without a new best level.
+        ``None`` runs every level.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, batch order, label noise and validation
+        split. With an int, fits on CPU are bit-for-bit reproducible.
+    device : str or torch.device, default="cpu"
+        Where the network trains, e.g. ``"cuda"``.
+    verbose : int, default=0
+        Print a progress line per level when > 0.
+    **kwargs
+        skorch-style prefixed parameters passed to the inner net:
+        ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``,
+        ``iterator_train__*``, ``iterator_valid__*``.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names, when X has string column names.
+    net_ : skimp.training.MaskedNet
+        The fitted skorch net, holding the chosen ticket.
+    imp_path_ : dict of str to ndarray
+        One entry per level run, in the style of ``cv_results_``:
+        ``level``, ``density``, ``n_params`` (surviving prunable weights),
+        ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``,
+        ``val_ece`` (15 equal-width bins) and ``fit_time`` (seconds).
+        Train metrics are on the (noisy) training labels.
+    best_level_ : int
+        The chosen level.
+    sparsity_ : float
+        Fraction of prunable weights removed in the chosen ticket.
+    n_params_ : int
+        Nonzero prunable weights in the chosen ticket.
+    noise_mask_ : ndarray of bool of shape (n_samples,)
+        True for the fit rows whose label ``label_noise`` redrew.
+
+    See Also
+    --------
+    sklearn.neural_network.MLPClassifier : Dense MLP without pruning.
+    sklearn.calibration.CalibratedClassifierCV : Post-hoc calibration.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skimp import PrunedNetClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = PrunedNetClassifier(hidden_layer_sizes=(64,), max_epochs=5,
+    ...                           max_levels=3, random_state=0).fit(X / 16, y)
+    >>> clf.imp_path_["level"].tolist()
+    [0, 1, 2, 3]
+    >>> clf.predict(X[:3] / 16).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "module": [type, torch.nn.Module, None],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [type],
+        "pruning_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "max_levels": [Interval(Integral, 0, None, closed="left")],
+        "rewind_epoch": [Interval(Integral, 0, None, closed="left")],
+        "label_noise": [Interval(Real, 0, 1, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "selection": [StrOptions({"accuracy", "loss"}), callable],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, module=None, *, hidden_layer_sizes=(256,), max_epochs=60,
+                 batch_size=128, lr=0.1, optimizer=torch.optim.SGD,
+                 pruning_fraction=0.2, max_levels=15, rewind_epoch=0,
+                 label_noise=0.0, validation_fraction=0.1, selection="accuracy",
+                 patience=None, random_state=None, device="cpu", verbose=0,
+                 **kwargs):
+        self.module = module
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.pruning_fraction = pruning_fraction
+        self.max_levels = max_levels
+        self.rewind_epoch = rewind_epoch
+        self.label_noise = label_noise
+        self.validation_fraction = validation_fraction
+        self.selection = selection
+        self.patience = patience
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        _check_prefixed(kwargs)
+        vars(self).update(kwargs)
+
+    # -- parameters -------------------------------------------------------
+
+    def _net_params(self):
+        return {k: v for k, v in vars(self).items() if k.startswith(NET_PREFIXES)}
+
+    def get_params(self, deep=True):
+        """Get parameters, including the skorch-style prefixed ones.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Kept for the scikit-learn API; there are no nested estimators.
+
+        Returns
+        -------
+        params : dict
+        """
+        return {**super().get_params(deep=deep), **self._net_params()}
+
+    def set_params(self, **params):
+        """Set parameters, including new skorch-style prefixed ones.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : PrunedNetClassifier
+        """
+        prefixed = {k: v for k, v in params.items() if k.startswith(NET_PREFIXES)}
+        vars(self).update(prefixed)
+        super().set_params(**{k: v for k, v in params.items() if k not in prefixed})
+        return self
+
+    # -- fitting ----------------------------------------------------------
+
+    def _validate_extra_params(self):
+        sizes = self.hidden_layer_sizes
+        sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
+        if not sizes or any(not isinstance(h, Integral) or h < 1 for h in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes must hold integers >= 1, got {self.hidden_layer_sizes!r}.")
+        if self.rewind_epoch >= self.max_epochs:
+            raise ValueError(
+                f"rewind_epoch={self.rewind_epoch} must be below max_epochs="
+                f"{self.max_epochs}: rewinding needs weights from an epoch "
+                f"that is trained before the end of the schedule.")
+        device = torch.device(self.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                f"device={self.device!r} was requested but CUDA is not available "
+                f"on this machine (torch {torch.__version__}); use device='cpu'.")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(
+                f"device={self.device!r} was requested but MPS is not available; "
+                f"use device='cpu'.")
+        return sizes
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the network by IMP and keep the best ticket.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data. Custom modules may take more dimensions.
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : PrunedNetClassifier
+            The fitted estimator.
+        """
+        hidden = self._validate_extra_params()
+        X, y = validate_data(self, X, y, dtype=(np.float32, np.float64),
+                             allow_nd=self.module is not None, ensure_min_samples=2)
+        check_classification_targets(y)
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        n_classes = len(self.classes_)
+        if n_classes < 2:
+            raise ValueError(
+                f"PrunedNetClassifier needs at least 2 classes, but y holds only "
+                f"one class ({self.classes_[0]!r}).")
+        rng = check_random_state(self.random_state)
+        noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
+        train_idx, val_idx = self._validation_split(y_idx, split_seed)
+        y_noisy, self.noise_mask_ = symmetric_label_noise(
+            y_idx, self.label_noise, n_classes=n_classes, random_state=noise_seed)
+
+        device = torch.device(self.device)
+        Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+        yt = torch.as_tensor(y_noisy, dtype=torch.long, device=device)
+        data = (Xt[train_idx], yt[train_idx], Xt[val_idx], yt[val_idx])
+
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(torch_seed)
+            net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
+            runner = ImpRunner(
+                net, prunable_parameter_names(net.module_, _unpruned(net.module_)),
+                data, max_epochs=self.max_epochs, rewind_epoch=self.rewind_epoch,
+                pruning_fraction=self.pruning_fraction, max_levels=self.max_levels,
+                patience=self.patience, selection=self.selection, verbose=self.verbose)
+            self.best_level_ = runner.run()
+        runner.load_level(self.best_level_)
+
+        self.net_ = net
+        self.imp_path_ = {k: np.asarray(v) for k, v in runner.path.items()}
+        self._level_states = runner.states
+        self.n_params_ = int(self.imp_path_["n_params"][self.best_level_])
+        self.sparsity_ = 1.0 - float(self.imp_path_["density"][self.best_level_])
+        return self
+
+    def _validation_split(self, y_idx, seed):
+        """Stratified train/validation row indices, on the labels as given."""
+        n = len(y_idx)
+        counts = np.bincount(y_idx)
+        if counts.min() < 2:
+            rare = self.classes_[counts < 2].tolist()
+            raise ValueError(
+                f"Classes {rare} have fewer than 2 rows; the stratified "
+                f"validation split needs at least one row of every class on each "
+                f"side. Collect more rows of these classes or remove them.")
+        n_val = max(math.ceil(self.validation_fraction * n), len(counts))
+        if n - n_val < len(counts):
+            raise ValueError(
+                f"With {n} rows and {len(counts)} classes, validation_fraction="
+                f"{self.validation_fraction} leaves fewer training rows than "
+                f"classes; lower validation_fraction or pass more rows.")
+        return train_test_split(np.arange(n), test_size=n_val, stratify=y_idx,
+                                random_state=seed)
+
+    def _build_net(self, input_shape, n_classes, hidden, device, seed):
+        module_params = {}
+        if self.module is None:
+            module = MLP
+            module_params = {"module__n_features": int(np.prod(input_shape)),
+                             "module__n_classes": n_classes,
+                             "module__hidden_layer_sizes": hidden}
+        elif isinstance(self.module, torch.nn.Module):
+            module = copy.deepcopy(self.module)
+        else:
+            module = self.module
+        net = MaskedNet(
+            module=module, criterion=torch.nn.CrossEntropyLoss,
+            optimizer=self.optimizer, lr=self.lr, max_epochs=self.max_epochs,
+            batch_size=self.batch_size, device=device, verbose=0,
+            classes=list(range(n_classes)),
+            iterator_train__generator=torch.Generator().manual_seed(int(seed)),
+            **module_params, **self._net_params())
+        return net.initialize()
+
+    # -- prediction -------------------------------------------------------
+
+    def _logits(self, X, module=None):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
+                          allow_nd=self.module is not None)
+        X = torch.as_tensor(X, dtype=torch.float32)
+        if module is None:
+            return self.net_.forward(X, device="cpu").double()
+        with torch.no_grad():
+            device = next(module.parameters()).device
+            return torch.cat([module(X[i:i + 4096].to(device)).cpu()
+                              for i in range(0, len(X), 4096)]).double()
+
+    def decision_function(self, X):
+        """Logits of the chosen ticket.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            For binary problems, the logit of ``classes_[1]`` minus that of
+            ``classes_[0]``, as scikit-learn expects.
+        """
+        logits = self._logits(X).numpy()
+        if len(self.classes_) == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X):
+        """Class probabilities of the chosen ticket (softmax of the logits).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        return torch.softmax(self._logits(X), dim=1).numpy()
+
+    def predict(self, X):
+        """Predicted class labels, taken from ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        return self.classes_[self._logits(X).argmax(1).numpy()]
+
+    def level_module(self, level):
+        """A copy of the network as trained at IMP ``level``.
+
+        Parameters
+        ----------
+        level : int
+            A value of ``imp_path_["level"]``.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            In eval mode, on the fitted device; pruned weights are exactly 0.
+        """
+        check_is_fitted(self)
+        if level not in range(len(self._level_states)):
+            raise ValueError(f"level must be one of {self.imp_path_['level'].tolist()}, "
+                             f"got {level!r}.")
+        module = copy.deepcopy(self.net_.module_)
+        module.load_state_dict(self._level_states[level].state_dict())
+        return module.eval()
+
+    def staged_predict_proba(self, X):
+        """Class probabilities at every IMP level, level 0 first.
+
+        Like ``staged_predict_proba`` of sklearn's boosting models, this
+        traces how predictions evolve, here along the pruning path.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        for level in self.imp_path_["level"]:
+            yield torch.softmax(self._logits(X, self.level_module(int(level))), dim=1).numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _unpruned(module):
+    return getattr(module, "unpruned_layers", ())
+
+
+def _check_prefixed(kwargs):
+    unknown = [k for k in kwargs if not k.startswith(NET_PREFIXES)]
+    if unknown:
+        raise TypeError(
+            f"PrunedNetClassifier got unexpected keyword arguments {unknown}; "
+            f"extra arguments must carry one of the prefixes {list(NET_PREFIXES)}, "
+            f"e.g. optimizer__momentum=0.9.")

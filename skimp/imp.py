@@ -1,0 +1,227 @@
+"""Iterative magnitude pruning (IMP) with weight rewinding.
+
+One level of IMP is three steps, each a method of :class:`ImpRunner` so that
+tests (and curious users) can run and inspect them one at a time:
+
+1. :meth:`ImpRunner.prepare_level` prunes the weights trained at the previous
+   level, rewinds the survivors to the rewind point and resets the optimizer;
+2. :meth:`ImpRunner.train_level` trains to the end of the schedule, with the
+   mask re-applied after every optimizer step;
+3. :meth:`ImpRunner.evaluate_level` records the level's row of the IMP path.
+
+Level 0 is the dense network. After level ``L`` the density is
+``(1 - pruning_fraction) ** L`` up to rounding.
+"""
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from skimp.masks import Mask
+
+__all__ = ["ImpRunner", "LevelState", "select_level", "PATH_KEYS"]
+
+PATH_KEYS = ("level", "density", "n_params", "train_loss", "train_accuracy",
+             "val_loss", "val_accuracy", "val_ece", "fit_time")
+
+
+@dataclass
+class LevelState:
+    """What is kept of one finished level: its mask and trained weights.
+
+    Attributes
+    ----------
+    level : int
+    mask_bits : dict
+        :meth:`skimp.masks.Mask.to_bits` of the level's mask.
+    weights : dict
+        :meth:`skimp.masks.Mask.compress` of the trained state dict.
+    """
+
+    level: int
+    mask_bits: dict
+    weights: dict
+
+    @property
+    def mask(self):
+        return Mask.from_bits(self.mask_bits)
+
+    def state_dict(self):
+        """Full state dict of the trained level, pruned weights exactly 0."""
+        return self.mask.expand(self.weights)
+
+
+def select_level(path, rule):
+    """Pick the ticket from an IMP path.
+
+    Parameters
+    ----------
+    path : dict of str to array
+        The IMP path so far (see ``PrunedNetClassifier.imp_path_``).
+    rule : {"accuracy", "loss"} or callable
+        ``"accuracy"`` takes the highest validation accuracy and ``"loss"``
+        the lowest validation log-loss; both break ties towards the sparser
+        level. A callable gets ``path`` and returns a level.
+
+    Returns
+    -------
+    level : int
+    """
+    levels = np.asarray(path["level"])
+    if callable(rule):
+        level = rule(path)
+        if not isinstance(level, (int, np.integer)) or level not in levels:
+            raise ValueError(
+                f"The selection callable returned {level!r}, which is not one of "
+                f"the levels run so far ({levels.tolist()}); it must return an "
+                f"int from imp_path_['level'].")
+        return int(level)
+    score = np.asarray(path["val_accuracy"] if rule == "accuracy" else path["val_loss"])
+    if rule == "loss":
+        score = -score
+    # Reverse so that argmax's first hit is the sparsest of the tied levels.
+    return int(levels[::-1][np.argmax(score[::-1])])
+
+
+class ImpRunner:
+    """Runs IMP on an initialized :class:`skimp.training.MaskedNet`.
+
+    Parameters
+    ----------
+    net : skimp.training.MaskedNet
+        Initialized net; its current weights are the initial weights.
+    prunable : list of str
+        Names of the prunable weights.
+    data : tuple
+        ``(X_train, y_train, X_val, y_val)`` as tensors on the net's device.
+    max_epochs, rewind_epoch, pruning_fraction, max_levels, patience, selection
+        See :class:`skimp.PrunedNetClassifier`.
+    verbose : int, default=0
+        Print one progress line per level when > 0.
+    """
+
+    def __init__(self, net, prunable, data, *, max_epochs, rewind_epoch,
+                 pruning_fraction, max_levels, patience=None,
+                 selection="accuracy", verbose=0):
+        self.net = net
+        self.data = data
+        self.max_epochs = max_epochs
+        self.rewind_epoch = rewind_epoch
+        self.pruning_fraction = pruning_fraction
+        self.max_levels = max_levels
+        self.patience = patience
+        self.selection = selection
+        self.verbose = verbose
+        self.mask = Mask.ones_like(net.module_, prunable).to(net.device)
+        self.rewind_state = None
+        self.path = {key: [] for key in PATH_KEYS}
+        self.states = []
+
+    def prepare_level(self, level):
+        """Prune, rewind and reset the optimizer before training ``level``."""
+        module = self.net.module_
+        if level == 0:
+            if self.rewind_epoch == 0:
+                self.rewind_state = _clone_state(module)
+        else:
+            self.mask = self.mask.prune(module, self.pruning_fraction)
+            module.load_state_dict(self.rewind_state)
+        self.net.set_mask(self.mask)
+        self.net.initialize_history()
+        # A fresh optimizer: no momentum or Adam moments survive a rewind.
+        self.net.initialize_optimizer()
+
+    def train_level(self, level):
+        """Train ``level`` to the end of the schedule."""
+        X, y = self.data[0], self.data[1]
+        remaining = self.max_epochs
+        if level == 0 and self.rewind_epoch > 0:
+            self._fit_epochs(X, y, self.rewind_epoch, level)
+            self.rewind_state = _clone_state(self.net.module_)
+            remaining -= self.rewind_epoch
+        elif level > 0:
+            # Training resumes from the rewind point, not from epoch 0.
+            remaining -= self.rewind_epoch
+        self._fit_epochs(X, y, remaining, level)
+
+    def _fit_epochs(self, X, y, epochs, level):
+        try:
+            self.net.fit_loop(X, y, epochs=epochs)
+        except FloatingPointError as exc:
+            # History holds the epochs finished at this level; the failing one
+            # is the next, counted on the level's schedule.
+            epoch = len(self.net.history) + 1 + (self.rewind_epoch if level else 0)
+            raise ValueError(
+                f"Training diverged at IMP level {level}, epoch {epoch}: {exc} "
+                f"The learning rate (lr={self.net.lr}) is the likely cause; "
+                f"lower it.") from None
+
+    def evaluate_level(self, level, fit_time):
+        """Append ``level``'s row to the path and keep its weights."""
+        from skimp.metrics import expected_calibration_error
+
+        X_tr, y_tr, X_val, y_val = self.data
+        train_loss, train_acc, _ = _loss_accuracy(self.net, X_tr, y_tr)
+        val_loss, val_acc, val_proba = _loss_accuracy(self.net, X_val, y_val)
+        row = {
+            "level": level,
+            "density": self.mask.density,
+            "n_params": self.mask.n_alive,
+            "train_loss": train_loss,
+            "train_accuracy": train_acc,
+            "val_loss": val_loss,
+            "val_accuracy": val_acc,
+            "val_ece": expected_calibration_error(y_val.cpu().numpy(), val_proba),
+            "fit_time": fit_time,
+        }
+        for key in PATH_KEYS:
+            self.path[key].append(row[key])
+        self.states.append(LevelState(
+            level, self.mask.to_bits(), self.mask.compress(self.net.module_.state_dict())))
+        if self.verbose > 0:
+            if level == 0:
+                print(f"{'level':>5} {'weights left':>13} {'n_params':>9} "
+                      f"{'train acc':>9} {'val acc':>8} {'time (s)':>8}")
+            print(f"{level:>5} {100 * row['density']:>12.2f}% {row['n_params']:>9} "
+                  f"{train_acc:>9.4f} {val_acc:>8.4f} {fit_time:>8.2f}", flush=True)
+
+    def run(self):
+        """Run every level, or stop early on ``patience``.
+
+        Returns
+        -------
+        best_level : int
+        """
+        for level in range(self.max_levels + 1):
+            start = time.perf_counter()
+            self.prepare_level(level)
+            self.train_level(level)
+            self.evaluate_level(level, time.perf_counter() - start)
+            best = select_level(self.path, self.selection)
+            if self.patience is not None and level - best >= self.patience:
+                break
+        return select_level(self.path, self.selection)
+
+    def load_level(self, level):
+        """Put ``level``'s trained weights and mask back into the net."""
+        state = self.states[level]
+        self.mask = state.mask.to(self.net.device)
+        self.net.module_.load_state_dict(state.state_dict())
+        self.net.set_mask(self.mask)
+
+
+def _clone_state(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+@torch.no_grad()
+def _loss_accuracy(net, X, y):
+    """Mean log-loss, accuracy and probabilities of ``net`` on (X, y)."""
+    logits = net.forward(X, device=net.device).float()
+    loss = F.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(1) == y).float().mean().item()
+    proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
+    return loss, accuracy, proba

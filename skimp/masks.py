@@ -1,0 +1,191 @@
+"""Pruning masks: which weights of a network are still alive.
+
+A :class:`Mask` maps parameter names (as in ``module.named_parameters()``) to
+boolean tensors of the same shape. ``True`` means the weight survives. Masks are
+immutable in spirit: :meth:`Mask.prune` returns a new, smaller mask, so the
+sequence of masks that IMP produces shrinks monotonically by construction.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["Mask", "prunable_parameter_names"]
+
+PRUNABLE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def prunable_parameter_names(module, exclude=()):
+    """Names of the weights that IMP may prune.
+
+    Only the ``weight`` of Linear and Conv layers is prunable. Biases and
+    normalisation parameters never are, following the lottery-ticket papers.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network.
+    exclude : iterable of str, default=()
+        Names of submodules whose weight is left dense, for instance the
+        output layer of the reference MLP.
+
+    Returns
+    -------
+    names : list of str
+        Parameter names such as ``"hidden.0.weight"``, in module order.
+    """
+    exclude = set(exclude)
+    return [
+        f"{name}.weight"
+        for name, sub in module.named_modules()
+        if isinstance(sub, PRUNABLE_LAYERS) and name not in exclude
+    ]
+
+
+class Mask:
+    """Boolean keep-masks over a network's prunable weights.
+
+    Parameters
+    ----------
+    tensors : dict of str to torch.Tensor
+        Boolean tensors keyed by parameter name.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skimp.masks import Mask
+    >>> net = torch.nn.Linear(4, 5)
+    >>> mask = Mask.ones_like(net, ["weight"])
+    >>> mask.prune(net, 0.2).n_alive
+    16
+    """
+
+    def __init__(self, tensors):
+        self.tensors = {name: t.to(torch.bool) for name, t in tensors.items()}
+
+    @classmethod
+    def ones_like(cls, module, names):
+        """Full mask (nothing pruned) over the parameters ``names``."""
+        params = dict(module.named_parameters())
+        return cls({n: torch.ones_like(params[n], dtype=torch.bool) for n in names})
+
+    @property
+    def n_total(self):
+        """Number of prunable weights, alive or not."""
+        return sum(t.numel() for t in self.tensors.values())
+
+    @property
+    def n_alive(self):
+        """Number of weights that survive."""
+        return int(sum(int(t.sum()) for t in self.tensors.values()))
+
+    @property
+    def density(self):
+        """Fraction of prunable weights that survive."""
+        return self.n_alive / self.n_total
+
+    def prune(self, module, fraction):
+        """Global magnitude pruning of ``fraction`` of the *alive* weights.
+
+        All layers compete in one ranking of ``|w|``, so layers with many small
+        weights lose more. Exactly ``round(fraction * n_alive)`` weights are
+        removed; ties at the threshold are broken by position, which keeps the
+        count exact and the result deterministic.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The trained network whose weight magnitudes decide.
+        fraction : float in (0, 1)
+            Fraction of the currently alive weights to remove.
+
+        Returns
+        -------
+        mask : Mask
+            A new mask; ``self`` is left unchanged.
+        """
+        params = dict(module.named_parameters())
+        names = list(self.tensors)
+        # Dead weights get -1 so they rank below every live |w| >= 0 and are
+        # never counted twice.
+        scores = torch.cat([
+            torch.where(self.tensors[n], params[n].detach().abs(), -1.0).flatten().cpu()
+            for n in names
+        ])
+        n_prune = int(round(fraction * self.n_alive))
+        n_dead = self.n_total - self.n_alive
+        order = torch.argsort(scores, stable=True)
+        keep = torch.ones_like(scores, dtype=torch.bool)
+        keep[order[: n_dead + n_prune]] = False
+        new, start = {}, 0
+        for n in names:
+            old = self.tensors[n]
+            stop = start + old.numel()
+            new[n] = keep[start:stop].view_as(old).to(old.device)
+            start = stop
+        return Mask(new)
+
+    @torch.no_grad()
+    def apply_(self, module):
+        """Zero the pruned weights of ``module`` in place."""
+        params = dict(module.named_parameters())
+        for name, keep in self.tensors.items():
+            params[name].mul_(keep)
+
+    def to(self, device):
+        """Copy of the mask on ``device``."""
+        return Mask({n: t.to(device) for n, t in self.tensors.items()})
+
+    def to_bits(self):
+        """Compact form: each tensor packed to 1 bit per weight with numpy.
+
+        Returns
+        -------
+        bits : dict of str to (shape, packed uint8 array)
+        """
+        return {
+            n: (tuple(t.shape), np.packbits(t.cpu().numpy().ravel()))
+            for n, t in self.tensors.items()
+        }
+
+    @classmethod
+    def from_bits(cls, bits):
+        """Inverse of :meth:`to_bits`."""
+        tensors = {}
+        for n, (shape, packed) in bits.items():
+            count = int(np.prod(shape))
+            flat = np.unpackbits(packed, count=count).astype(bool)
+            tensors[n] = torch.from_numpy(flat.reshape(shape))
+        return cls(tensors)
+
+    def compress(self, state_dict):
+        """Copy of ``state_dict`` on the CPU that keeps only surviving weights.
+
+        Masked entries become 1-D tensors of their surviving values, so storing
+        every IMP level costs about ``1 / pruning_fraction`` dense copies in all
+        rather than one per level. :meth:`expand` inverts it exactly.
+        """
+        return {
+            k: (v[self.tensors[k]] if k in self.tensors else v).detach().cpu().clone()
+            for k, v in state_dict.items()
+        }
+
+    def expand(self, compressed):
+        """Full state dict from :meth:`compress` output; pruned entries are 0."""
+        state = {}
+        for k, v in compressed.items():
+            if k in self.tensors:
+                keep = self.tensors[k].cpu()
+                full = torch.zeros(keep.shape, dtype=v.dtype)
+                full[keep] = v
+                v = full
+            state[k] = v
+        return state
+
+    def __le__(self, other):
+        """True when every weight alive here is alive in ``other``."""
+        return all(not bool((t & ~other.tensors[n].to(t.device)).any())
+                   for n, t in self.tensors.items())
+
+    def __repr__(self):
+        return f"Mask(n_alive={self.n_alive}, n_total={self.n_total}, density={self.density:.4f})"

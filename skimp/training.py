@@ -1,0 +1,154 @@
+"""A lean skorch net for the IMP hot path.
+
+IMP retrains the network at every level, so any per-batch cost is paid
+thousands of times. :class:`MaskedNet` is a plain skorch
+``NeuralNetClassifier`` that keeps skorch's module, optimizer, criterion,
+callbacks and prefixed parameters, and changes only skorch's own extension
+points:
+
+- ``get_dataset`` turns X and y into tensors on the device once per call to
+  ``fit_loop``, not once per batch;
+- :class:`TensorBatches`, the iterator, slices those tensors with a random
+  permutation instead of collating items from ``Dataset.__getitem__``;
+- ``train_step`` does one plain optimizer step, then multiplies the pruning
+  mask in place, so pruned weights stay exactly zero whatever the optimizer's
+  momentum or weight decay did;
+- ``run_single_epoch`` records the epoch loss once per epoch instead of per
+  batch, which avoids a device sync per batch.
+"""
+
+import math
+
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochTimer
+
+__all__ = ["MaskedNet", "TensorBatches"]
+
+
+class TensorBatches:
+    """Minibatches sliced from tensors already on the device.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.TensorDataset
+        Holds ``X`` and, for training, ``y``.
+    batch_size : int
+        Rows per batch; the last batch may be smaller.
+    shuffle : bool, default=False
+        Draw a fresh permutation each epoch.
+    generator : torch.Generator, default=None
+        Source of the permutations, so runs are reproducible without touching
+        torch's global RNG.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+        self.tensors = dataset.tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self):
+        n = len(self.tensors[0])
+        return (n + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        X = self.tensors[0]
+        y = self.tensors[1] if len(self.tensors) > 1 else None
+        n = len(X)
+        if not self.shuffle:
+            for start in range(0, n, self.batch_size):
+                stop = start + self.batch_size
+                yield X[start:stop], (None if y is None else y[start:stop])
+            return
+        order = torch.randperm(n, generator=self.generator).to(X.device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            yield X[idx], y[idx]
+
+
+class MaskedNet(NeuralNetClassifier):
+    """skorch classifier whose prunable weights are held at zero by a mask.
+
+    Set the mask with :meth:`set_mask`; ``None`` trains the dense network.
+    All constructor arguments are skorch's.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("iterator_train", TensorBatches)
+        kwargs.setdefault("iterator_valid", TensorBatches)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        kwargs.setdefault("iterator_valid__batch_size", 4096)
+        kwargs.setdefault("train_split", None)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def _default_callbacks(self):
+        # skorch's default loss-scoring callbacks read per-batch history,
+        # which the lean epoch loop no longer writes.
+        return [("epoch_timer", EpochTimer())]
+
+    def set_mask(self, mask):
+        """Use ``mask`` (a :class:`skimp.masks.Mask` or None) from now on."""
+        self.mask_ = mask
+        if mask is None:
+            self._masked_params = ([], [])
+            return
+        params = dict(self.module_.named_parameters())
+        names = list(mask.tensors)
+        self._masked_params = (
+            [params[n] for n in names],
+            [mask.tensors[n].to(params[n].device, params[n].dtype) for n in names],
+        )
+        self.apply_mask()
+
+    @torch.no_grad()
+    def apply_mask(self):
+        """Zero the pruned weights in place (a single fused multiply)."""
+        params, keeps = getattr(self, "_masked_params", ([], []))
+        if params:
+            torch._foreach_mul_(params, keeps)
+
+    def get_dataset(self, X, y=None):
+        X = torch.as_tensor(X, device=self.device)
+        if y is None:
+            return torch.utils.data.TensorDataset(X)
+        return torch.utils.data.TensorDataset(X, torch.as_tensor(y, device=self.device))
+
+    def train_step(self, batch, **fit_params):
+        # No closure: the optimizers IMP uses (SGD, Adam, ...) step once.
+        self.optimizer_.zero_grad(set_to_none=True)
+        step = self.train_step_single(batch, **fit_params)
+        self.optimizer_.step()
+        self.apply_mask()
+        return step
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        self._set_training(training)
+        total = None
+        n_seen = 0
+        for batch in iterator:
+            step = step_fn(batch, **fit_params)
+            n = len(batch[0])
+            loss = step["loss"].detach() * n
+            total = loss if total is None else total + loss
+            n_seen += n
+        # One host sync per epoch; a diverged loss surfaces here.
+        epoch_loss = float(total) / n_seen
+        if not math.isfinite(epoch_loss):
+            raise FloatingPointError(f"the {prefix} loss became {epoch_loss}.")
+        self.history.record(prefix + "_loss", epoch_loss)
+        self.history.record(prefix + "_batch_count", len(iterator))
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        # Parameter references are rebuilt from the mask on unpickling.
+        state.pop("_masked_params", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if getattr(self, "mask_", None) is not None:
+            self.set_mask(self.mask_)
