@@ -180,7 +180,6 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
-        _check_prefixed(kwargs)
         vars(self).update(kwargs)
 
     # -- parameters -------------------------------------------------------
@@ -221,6 +220,14 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     # -- fitting ----------------------------------------------------------
 
     def _validate_extra_params(self):
+        unknown = [k for k in vars(self) if k not in self._get_param_names()
+                   and not k.startswith(NET_PREFIXES) and not k.endswith("_")
+                   and not k.startswith("_")]
+        if unknown:
+            raise TypeError(
+                f"PrunedNetClassifier got unexpected parameters {unknown}; extra "
+                f"parameters must carry one of the prefixes {list(NET_PREFIXES)}, "
+                f"e.g. optimizer__momentum=0.9.")
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not sizes or any(not isinstance(h, Integral) or h < 1 for h in sizes):
@@ -275,7 +282,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             y_idx, self.label_noise, n_classes=n_classes, random_state=noise_seed)
 
         device = torch.device(self.device)
-        Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+        # A copy: X may be a read-only memmap, which torch cannot wrap.
+        Xt = torch.tensor(X, dtype=torch.float32, device=device)
         yt = torch.as_tensor(y_noisy, dtype=torch.long, device=device)
         data = (Xt[train_idx], yt[train_idx], Xt[val_idx], yt[val_idx])
 
@@ -393,7 +401,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         y_pred : ndarray of shape (n_samples,)
         """
-        return self.classes_[self._logits(X).argmax(1).numpy()]
+        indices = self._logits(X).argmax(1).numpy()
+        return self.classes_[indices]
 
     def level_module(self, level):
         """A copy of the network as trained at IMP ``level``.
@@ -442,11 +451,3 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
 def _unpruned(module):
     return getattr(module, "unpruned_layers", ())
 
-
-def _check_prefixed(kwargs):
-    unknown = [k for k in kwargs if not k.startswith(NET_PREFIXES)]
-    if unknown:
-        raise TypeError(
-            f"PrunedNetClassifier got unexpected keyword arguments {unknown}; "
-            f"extra arguments must carry one of the prefixes {list(NET_PREFIXES)}, "
-            f"e.g. optimizer__momentum=0.9.")

@@ -151,9 +151,9 @@ class ImpRunner:
         try:
             self.net.fit_loop(X, y, epochs=epochs)
         except FloatingPointError as exc:
-            # History holds the epochs finished at this level; the failing one
-            # is the next, counted on the level's schedule.
-            epoch = len(self.net.history) + 1 + (self.rewind_epoch if level else 0)
+            # skorch opens the history row when the epoch begins, so the last
+            # row is the failing epoch; count it on the level's schedule.
+            epoch = len(self.net.history) + (self.rewind_epoch if level else 0)
             raise ValueError(
                 f"Training diverged at IMP level {level}, epoch {epoch}: {exc} "
                 f"The learning rate (lr={self.net.lr}) is the likely cause; "

@@ -1,0 +1,463 @@
+"""Calibration metrics and distances between predicted class distributions.
+
+All metrics take ``(y_true, y_prob)`` like scikit-learn's metrics, where
+``y_prob`` is ``predict_proba`` output: a 2-D array with one column per class,
+or, for binary problems, a 1-D array with the probability of the positive
+class. A 1-D ``y_prob`` is turned into the two columns ``[1 - p, p]``, so both
+binary forms give the same value.
+
+How ``y_true`` is matched to the columns of ``y_prob``:
+
+* with ``labels=None`` and whole-number (or bool) ``y_true``, the values are
+  column indices and must lie in ``[0, n_classes)``;
+* otherwise the sorted distinct labels (``labels`` if given, else those of
+  ``y_true``) are the columns in order, which is the order of an estimator's
+  ``classes_``. For a 1-D ``y_prob`` the positive class is the larger label, as
+  in scikit-learn. Without ``labels``, ``y_true`` must then hold every class.
+
+Binned metrics place scores in ``n_bins`` bins over ``[0, 1]``: equal-width
+bins for ``strategy="uniform"``, equal-mass bins with edges at the quantiles of
+the scores for ``strategy="quantile"``. Bins are right-closed, ``(lo, hi]``,
+as in :func:`sklearn.calibration.calibration_curve`, except that a score of 0
+falls in the first bin; a score of exactly 1.0 falls in the last bin. Empty
+bins are skipped.
+
+The scorers ``ece_scorer``, ``mce_scorer``, ``classwise_ece_scorer`` and
+``brier_scorer`` are ready for ``cross_validate`` and ``GridSearchCV``. Lower
+metric values are better, so each scorer returns the metric negated, with the
+default binning (15 uniform bins). For other settings build one yourself, e.g.
+``make_scorer(expected_calibration_error, greater_is_better=False,
+response_method="predict_proba", n_bins=10)``. Integer targets must be encoded
+``0..n_classes-1`` (or pass ``labels=`` to ``make_scorer``), and string targets
+need every class in each scored fold, as stratified folds ensure.
+"""
+
+import numbers
+
+import numpy as np
+from scipy.special import rel_entr
+from sklearn.metrics import log_loss, make_scorer
+from sklearn.utils.validation import check_consistent_length, column_or_1d
+
+__all__ = [
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "classwise_calibration_error",
+    "overconfidence",
+    "brier_score",
+    "calibration_report",
+    "conditional_kl",
+    "total_variation",
+    "ece_scorer",
+    "mce_scorer",
+    "classwise_ece_scorer",
+    "brier_scorer",
+]
+
+_STRATEGIES = ("uniform", "quantile")
+# float32 softmax outputs miss a sum of 1 by ~1e-7; anything beyond this is a
+# real error such as passing logits or unnormalised scores.
+_ROW_SUM_TOL = 1e-5
+
+
+def _check_distributions(p, name):
+    p = np.asarray(p, dtype=float)
+    # NaN compares False against every bound, so it must be caught first.
+    if np.isnan(p).any():
+        raise ValueError(f"{name} contains NaN.")
+    if p.size and (p.min() < 0.0 or p.max() > 1.0):
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1], "
+            f"got values in [{p.min()}, {p.max()}]."
+        )
+    if p.ndim == 2:
+        worst = np.abs(p.sum(axis=1) - 1.0).max(initial=0.0)
+        if worst > _ROW_SUM_TOL:
+            raise ValueError(
+                f"rows of {name} must sum to 1, one is off by {worst:.3g}."
+            )
+    return p
+
+
+def _encode(y_true, n_classes, labels):
+    kind = y_true.dtype.kind
+    is_index = kind in "biu" or (
+        kind == "f" and np.all(np.isfinite(y_true)) and np.all(y_true % 1 == 0)
+    )
+    if labels is None and is_index:
+        idx = y_true.astype(int)
+        bad = (idx < 0) | (idx >= n_classes)
+        if bad.any():
+            raise ValueError(
+                f"y_true holds class index {y_true[bad][0]} outside "
+                f"[0, {n_classes}), the columns of y_prob; pass labels= if "
+                "the labels are not column indices."
+            )
+        return idx
+    classes = np.unique(y_true if labels is None else np.asarray(labels))
+    if len(classes) != n_classes:
+        source = "y_true" if labels is None else "labels"
+        raise ValueError(
+            f"{source} has {len(classes)} distinct labels but y_prob has "
+            f"{n_classes} columns; pass labels= listing every class."
+        )
+    idx = np.searchsorted(classes, y_true)
+    if np.any(classes[np.minimum(idx, n_classes - 1)] != y_true):
+        raise ValueError("y_true contains labels that are not in labels.")
+    return idx
+
+
+def _check_inputs(y_true, y_prob, labels):
+    """Validate and return ``(class indices, 2-D probabilities)``."""
+    y_prob = _check_distributions(y_prob, "y_prob")
+    if y_prob.ndim == 1:
+        y_prob = np.column_stack([1.0 - y_prob, y_prob])
+    elif y_prob.ndim != 2:
+        raise ValueError(f"y_prob must be 1-D or 2-D, got {y_prob.ndim} dimensions.")
+    y_true = column_or_1d(y_true)
+    check_consistent_length(y_true, y_prob)
+    if y_true.shape[0] == 0:
+        raise ValueError("y_true and y_prob are empty.")
+    return _encode(y_true, y_prob.shape[1], labels), y_prob
+
+
+def _check_binning(n_bins, strategy):
+    if (
+        isinstance(n_bins, bool)
+        or not isinstance(n_bins, numbers.Integral)
+        or n_bins < 1
+    ):
+        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}.")
+    if strategy not in _STRATEGIES:
+        raise ValueError(
+            f"strategy must be one of {_STRATEGIES}, got {strategy!r}."
+        )
+
+
+def _binned_gaps(score, target, n_bins, strategy):
+    """Weights ``n_b / n`` and gaps ``|mean(target) - mean(score)|`` of the
+    non-empty bins."""
+    if strategy == "quantile":
+        edges = np.quantile(score, np.linspace(0.0, 1.0, n_bins + 1))
+    else:
+        edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Searching only the inner edges is calibration_curve's assignment, so the
+    # two agree, and it sends 0 to the first bin and 1.0 to the last.
+    bin_ids = np.searchsorted(edges[1:-1], score)
+    counts = np.bincount(bin_ids, minlength=n_bins)
+    score_sums = np.bincount(bin_ids, weights=score, minlength=n_bins)
+    target_sums = np.bincount(bin_ids, weights=target, minlength=n_bins)
+    full = counts > 0
+    gaps = np.abs(target_sums[full] - score_sums[full]) / counts[full]
+    return counts[full] / score.shape[0], gaps
+
+
+def _top_label(y_idx, y_prob):
+    """Confidence of the predicted class and whether the prediction is right."""
+    pred = y_prob.argmax(axis=1)
+    confidence = y_prob[np.arange(len(pred)), pred]
+    return confidence, (pred == y_idx).astype(float)
+
+
+def _top_label_gaps(y_true, y_prob, n_bins, strategy, labels):
+    _check_binning(n_bins, strategy)
+    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
+    return _binned_gaps(*_top_label(y_idx, y_prob), n_bins, strategy)
+
+
+def expected_calibration_error(
+    y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None
+):
+    """Top-label expected calibration error (ECE).
+
+    The confidence of a row is its largest probability, and the prediction is
+    right when that column is the true class. Rows are binned by confidence,
+    and ``ECE = sum_b (n_b / n) * |acc_b - conf_b|`` over the non-empty bins,
+    with ``acc_b`` the accuracy and ``conf_b`` the mean confidence in bin b.
+    For binary 1-D input the confidence is ``max(p, 1 - p)``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels: column indices of ``y_prob``, or labels matched to the
+        columns as described in :mod:`skimp.metrics`.
+    y_prob : array-like of shape (n_samples, n_classes) or (n_samples,)
+        Predicted probabilities, rows summing to 1, or the positive-class
+        probability of a binary problem.
+    n_bins : int, default=15
+        Number of bins.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        Equal-width bins over [0, 1], or equal-mass bins with edges at the
+        quantiles of the confidences. Bins are right-closed, ``(lo, hi]``; a
+        confidence of exactly 1.0 falls in the last bin.
+    labels : array-like of shape (n_classes,), default=None
+        The classes in column order once sorted, as ``classes_``.
+
+    Returns
+    -------
+    ece : float
+        In [0, 1]; 0 means perfectly calibrated at this binning.
+
+    Examples
+    --------
+    >>> from skimp.metrics import expected_calibration_error
+    >>> y_prob = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
+    >>> round(expected_calibration_error([0, 1, 1, 0], y_prob, n_bins=4), 4)
+    0.25
+    """
+    weights, gaps = _top_label_gaps(y_true, y_prob, n_bins, strategy, labels)
+    return float(weights @ gaps)
+
+
+def maximum_calibration_error(
+    y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None
+):
+    """Top-label maximum calibration error (MCE).
+
+    Binned like :func:`expected_calibration_error`, but returns the largest
+    gap ``max_b |acc_b - conf_b|`` over the non-empty bins, whatever their
+    size.
+
+    Parameters
+    ----------
+    y_true, y_prob, n_bins, strategy, labels
+        As in :func:`expected_calibration_error`.
+
+    Returns
+    -------
+    mce : float
+        In [0, 1].
+
+    Examples
+    --------
+    >>> from skimp.metrics import maximum_calibration_error
+    >>> y_prob = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
+    >>> round(maximum_calibration_error([0, 1, 1, 0], y_prob, n_bins=4), 4)
+    0.35
+    """
+    _, gaps = _top_label_gaps(y_true, y_prob, n_bins, strategy, labels)
+    return float(gaps.max())
+
+
+def classwise_calibration_error(
+    y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None
+):
+    """Class-wise expected calibration error (Kull et al., 2019).
+
+    For each class k, the column ``p_k`` is binned and compared with the
+    one-vs-rest target ``1[y == k]``: ``ECE_k = sum_b (n_b / n) *
+    |mean_b(1[y == k]) - mean_b(p_k)|``. The result is the mean of ``ECE_k``
+    over the classes. For binary data with uniform bins both classes give the
+    same ``ECE_k`` (barring scores exactly on an edge), the error of the
+    positive-class reliability curve.
+
+    Parameters
+    ----------
+    y_true, y_prob, n_bins, labels
+        As in :func:`expected_calibration_error`.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        As in :func:`expected_calibration_error`; quantile edges are taken per
+        class, over that class's column.
+
+    Returns
+    -------
+    classwise_ece : float
+        In [0, 1].
+
+    Examples
+    --------
+    >>> from skimp.metrics import classwise_calibration_error
+    >>> round(classwise_calibration_error([0, 1, 1, 0], [0.1, 0.9, 0.6, 0.2],
+    ...                                   n_bins=2), 4)
+    0.2
+    """
+    _check_binning(n_bins, strategy)
+    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
+    errors = []
+    for k in range(y_prob.shape[1]):
+        weights, gaps = _binned_gaps(
+            y_prob[:, k], (y_idx == k).astype(float), n_bins, strategy
+        )
+        errors.append(weights @ gaps)
+    return float(np.mean(errors))
+
+
+def overconfidence(y_true, y_prob, *, subset="all", labels=None):
+    """Mean top-label confidence minus accuracy.
+
+    Parameters
+    ----------
+    y_true, y_prob, labels
+        As in :func:`expected_calibration_error`.
+    subset : {"all", "wrong"}, default="all"
+        ``"all"``: mean confidence minus accuracy over every prediction,
+        positive when the model is overconfident. ``"wrong"``: mean
+        confidence over the wrong predictions only (where accuracy is 0), or
+        0.0 when none is wrong.
+
+    Returns
+    -------
+    gap : float
+        In [-1, 1] for ``"all"``, in [0, 1] for ``"wrong"``.
+
+    Examples
+    --------
+    >>> from skimp.metrics import overconfidence
+    >>> y_prob = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
+    >>> round(overconfidence([0, 1, 1, 0], y_prob), 4)
+    0.25
+    >>> round(overconfidence([0, 1, 1, 0], y_prob, subset="wrong"), 4)
+    0.7
+    """
+    if subset not in ("all", "wrong"):
+        raise ValueError(f"subset must be 'all' or 'wrong', got {subset!r}.")
+    confidence, hit = _top_label(*_check_inputs(y_true, y_prob, labels))
+    if subset == "all":
+        return float(confidence.mean() - hit.mean())
+    wrong = hit == 0
+    return float(confidence[wrong].mean()) if wrong.any() else 0.0
+
+
+def brier_score(y_true, y_prob, *, labels=None):
+    """Multiclass Brier score.
+
+    ``mean_i sum_k (p_ik - 1[y_i == k])^2``, summed over all classes. For
+    binary data this is twice the classical positive-class Brier score of
+    :func:`sklearn.metrics.brier_score_loss`, and it ranges over [0, 2].
+
+    Parameters
+    ----------
+    y_true, y_prob, labels
+        As in :func:`expected_calibration_error`.
+
+    Returns
+    -------
+    brier : float
+
+    Examples
+    --------
+    >>> from skimp.metrics import brier_score
+    >>> round(brier_score([0, 1], [[0.8, 0.2], [0.4, 0.6]]), 4)
+    0.2
+    """
+    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
+    onehot = np.eye(y_prob.shape[1])[y_idx]
+    return float(np.mean(np.sum((y_prob - onehot) ** 2, axis=1)))
+
+
+def calibration_report(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None):
+    """All calibration metrics of a set of predictions at once.
+
+    Parameters
+    ----------
+    y_true, y_prob, n_bins, strategy, labels
+        As in :func:`expected_calibration_error`.
+
+    Returns
+    -------
+    report : dict
+        Python floats ``ece``, ``mce``, ``classwise_ece``, ``brier``
+        (:func:`brier_score`), ``nll`` (:func:`sklearn.metrics.log_loss` over
+        all columns), ``accuracy`` and ``mean_confidence`` (top-label),
+        ``overconfidence`` (their difference), plus ``n_bins`` and
+        ``strategy`` naming the binning behind the binned metrics.
+
+    Examples
+    --------
+    >>> from skimp.metrics import calibration_report
+    >>> report = calibration_report([0, 1], [[0.8, 0.2], [0.4, 0.6]], n_bins=5)
+    >>> report["accuracy"], round(report["brier"], 4), report["strategy"]
+    (1.0, 0.2, 'uniform')
+    """
+    _check_binning(n_bins, strategy)
+    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
+    confidence, hit = _top_label(y_idx, y_prob)
+    # Past validation, the indices and 2-D probabilities stand for any input.
+    binning = dict(n_bins=n_bins, strategy=strategy)
+    return {
+        "ece": expected_calibration_error(y_idx, y_prob, **binning),
+        "mce": maximum_calibration_error(y_idx, y_prob, **binning),
+        "classwise_ece": classwise_calibration_error(y_idx, y_prob, **binning),
+        "brier": brier_score(y_idx, y_prob),
+        "nll": float(log_loss(y_idx, y_prob, labels=np.arange(y_prob.shape[1]))),
+        "accuracy": float(hit.mean()),
+        "mean_confidence": float(confidence.mean()),
+        "overconfidence": float(confidence.mean() - hit.mean()),
+        "n_bins": int(n_bins),
+        "strategy": strategy,
+    }
+
+
+def _check_pair(p_true, p_pred):
+    p_true = _check_distributions(p_true, "p_true")
+    p_pred = _check_distributions(p_pred, "p_pred")
+    if p_true.ndim != 2 or p_true.shape != p_pred.shape:
+        raise ValueError(
+            "p_true and p_pred must be 2-D arrays of the same shape, got "
+            f"{p_true.shape} and {p_pred.shape}."
+        )
+    return p_true, p_pred
+
+
+def conditional_kl(p_true, p_pred, *, eps=1e-12):
+    """Mean over rows of ``KL(p_true[i] || p_pred[i])``, in nats.
+
+    Measures how far predicted class distributions are from known true
+    conditional distributions ``p(y | x)``, e.g. on synthetic data.
+
+    Parameters
+    ----------
+    p_true, p_pred : array-like of shape (n_samples, n_classes)
+        Rows are probability distributions.
+    eps : float, default=1e-12
+        ``p_pred`` is clipped below at ``eps`` so that a zero where
+        ``p_true`` is positive gives a large finite value instead of inf.
+        Terms with ``p_true == 0`` count as 0.
+
+    Returns
+    -------
+    kl : float
+
+    Examples
+    --------
+    >>> from skimp.metrics import conditional_kl
+    >>> round(conditional_kl([[1.0, 0.0]], [[0.5, 0.5]]), 4)  # log 2
+    0.6931
+    """
+    p_true, p_pred = _check_pair(p_true, p_pred)
+    return float(rel_entr(p_true, np.maximum(p_pred, eps)).sum(axis=1).mean())
+
+
+def total_variation(p_true, p_pred):
+    """Mean over rows of the total variation distance ``0.5 * sum |p - q|``.
+
+    Parameters
+    ----------
+    p_true, p_pred : array-like of shape (n_samples, n_classes)
+        Rows are probability distributions.
+
+    Returns
+    -------
+    tv : float
+        In [0, 1].
+
+    Examples
+    --------
+    >>> from skimp.metrics import total_variation
+    >>> round(total_variation([[1.0, 0.0]], [[0.7, 0.3]]), 4)
+    0.3
+    """
+    p_true, p_pred = _check_pair(p_true, p_pred)
+    return float(0.5 * np.abs(p_true - p_pred).sum(axis=1).mean())
+
+
+def _loss_scorer(metric):
+    return make_scorer(
+        metric, greater_is_better=False, response_method="predict_proba"
+    )
+
+
+ece_scorer = _loss_scorer(expected_calibration_error)
+mce_scorer = _loss_scorer(maximum_calibration_error)
+classwise_ece_scorer = _loss_scorer(classwise_calibration_error)
+brier_scorer = _loss_scorer(brier_score)

@@ -1,0 +1,396 @@
+import numpy as np
+import pytest
+from sklearn.calibration import calibration_curve
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss, log_loss
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
+
+from skimp.metrics import (
+    brier_score,
+    brier_scorer,
+    calibration_report,
+    classwise_calibration_error,
+    classwise_ece_scorer,
+    conditional_kl,
+    ece_scorer,
+    expected_calibration_error,
+    maximum_calibration_error,
+    mce_scorer,
+    overconfidence,
+    total_variation,
+)
+
+# Top-label hand case, 3 classes, 5 bins with inner edges .2 .4 .6 .8:
+#   row  conf  pred  true  right  bin
+#    0   .70    0     0     yes   (.6, .8]
+#    1   .55    0     1     no    (.4, .6]
+#    2   .50    2     2     yes   (.4, .6]
+#    3   .85    2     2     yes   (.8, 1]
+#    4   .34    0     1     no    (.2, .4]
+Y3 = np.array([0, 1, 2, 2, 1])
+P3 = np.array(
+    [
+        [0.70, 0.20, 0.10],
+        [0.55, 0.35, 0.10],
+        [0.20, 0.30, 0.50],
+        [0.10, 0.05, 0.85],
+        [0.34, 0.33, 0.33],
+    ]
+)
+
+
+def random_binary(n=500, seed=0):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(size=n)
+    # Labels drawn from p**2 make p overconfident, so every gap is nonzero.
+    y = (rng.uniform(size=n) < p**2).astype(int)
+    return y, p
+
+
+def test_ece_and_mce_hand_case():
+    # bin (.2,.4]: n=1, acc 0,  conf .34           gap .34
+    # bin (.4,.6]: n=2, acc .5, conf (.55+.5)/2=.525 gap .025
+    # bin (.6,.8]: n=1, acc 1,  conf .70           gap .30
+    # bin (.8, 1]: n=1, acc 1,  conf .85           gap .15
+    # ECE = (.34 + 2 * .025 + .30 + .15) / 5 = .84 / 5 = .168; MCE = .34
+    assert expected_calibration_error(Y3, P3, n_bins=5) == pytest.approx(0.168)
+    assert maximum_calibration_error(Y3, P3, n_bins=5) == pytest.approx(0.34)
+
+
+def test_score_on_inner_edge_goes_to_lower_bin():
+    # Confidences .5 (wrong) and .9 (right), 2 bins (0,.5] and (.5,1]:
+    # separate bins give ECE (.5 + .1) / 2 = .3; had .5 gone up, one bin with
+    # acc .5 and conf .7 would give .2.
+    y_prob = [[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]]
+    assert expected_calibration_error([1, 0], y_prob, n_bins=2) == pytest.approx(0.3)
+
+
+def test_confidence_one_falls_in_last_bin():
+    # Row 0: conf 1.0, wrong. Row 1: conf .6, right. Both in (.5, 1]:
+    # acc .5, conf .8, ECE = MCE = .3. A separate bin for 1.0 would give
+    # MCE 1 and ECE (1 + .4) / 2 = .7.
+    y_prob = [[1.0, 0.0], [0.4, 0.6]]
+    assert expected_calibration_error([1, 1], y_prob, n_bins=2) == pytest.approx(0.3)
+    assert maximum_calibration_error([1, 1], y_prob, n_bins=2) == pytest.approx(0.3)
+    assert expected_calibration_error([1, 1], [0.0, 0.6], n_bins=2) == pytest.approx(
+        0.3
+    )
+
+
+def test_empty_bins_are_skipped():
+    # All confidences in (13/15, 14/15]; 14 of the 15 bins are empty.
+    # acc 2/3, conf (.9 + .92 + .93) / 3 = .91666.., gap .25
+    y_prob = [[0.9, 0.1], [0.92, 0.08], [0.07, 0.93]]
+    y_true = [0, 1, 1]
+    assert expected_calibration_error(y_true, y_prob) == pytest.approx(0.25)
+    assert maximum_calibration_error(y_true, y_prob) == pytest.approx(0.25)
+
+
+def test_quantile_bins_have_equal_mass():
+    # Confidences .55 .60 .65 .95, right/right/wrong/right.
+    # Quantile edges for 2 bins: [.55, .625, .95], so two rows per bin:
+    #   {.55, .60}: acc 1,  conf .575 gap .425
+    #   {.65, .95}: acc .5, conf .80  gap .30
+    #   ECE = (.425 + .30) / 2 = .3625, MCE = .425
+    # Uniform bins put all four in (.5, 1]: acc .75, conf .6875, ECE .0625.
+    y_prob = [[0.55, 0.45], [0.4, 0.6], [0.65, 0.35], [0.05, 0.95]]
+    y_true = [0, 1, 1, 1]
+    quantile = dict(n_bins=2, strategy="quantile")
+    assert expected_calibration_error(y_true, y_prob, **quantile) == pytest.approx(
+        0.3625
+    )
+    assert maximum_calibration_error(y_true, y_prob, **quantile) == pytest.approx(
+        0.425
+    )
+    assert expected_calibration_error(y_true, y_prob, n_bins=2) == pytest.approx(
+        0.0625
+    )
+
+
+def test_classwise_hand_case():
+    # 2 bins (0,.5] and (.5,1]; ECE_k = sum_b n_b/3 * gap_b
+    # class 0: p=.6 .2 .1, y=1 0 0: {.2,.1}: gap .15; {.6}: gap .4  -> .7/3
+    # class 1: p=.3 .7 .2, y=0 0 0: {.3,.2}: gap .25; {.7}: gap .7  -> 1.2/3
+    # class 2: p=.1 .1 .7, y=0 1 1: {.1,.1}: gap .4;  {.7}: gap .3  -> 1.1/3
+    # mean = (.7 + 1.2 + 1.1) / 9 = 1/3
+    y_prob = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]]
+    assert classwise_calibration_error([0, 2, 2], y_prob, n_bins=2) == pytest.approx(
+        1 / 3
+    )
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_binary_classwise_matches_calibration_curve(strategy):
+    y, p = random_binary()
+    n_bins = 10
+    prob_true, prob_pred = calibration_curve(y, p, n_bins=n_bins, strategy=strategy)
+    if strategy == "uniform":
+        edges = np.linspace(0, 1, n_bins + 1)
+    else:
+        edges = np.quantile(p, np.linspace(0, 1, n_bins + 1))
+    counts = np.histogram(p, bins=edges)[0]
+    counts = counts[counts > 0]
+    expected = np.sum(counts / len(p) * np.abs(prob_true - prob_pred))
+    assert expected > 0.05
+    got = classwise_calibration_error(y, p, n_bins=n_bins, strategy=strategy)
+    assert got == pytest.approx(expected)
+
+
+def test_overconfidence_hand_case():
+    # mean conf (.70 + .55 + .50 + .85 + .34) / 5 = .588, accuracy 3/5
+    assert overconfidence(Y3, P3) == pytest.approx(0.588 - 0.6)
+    # wrong rows 1 and 4: (.55 + .34) / 2
+    assert overconfidence(Y3, P3, subset="wrong") == pytest.approx(0.445)
+    assert overconfidence([0, 2], P3[[0, 2]], subset="wrong") == 0.0
+
+
+def test_brier_hand_case_and_binary_relation():
+    # [.7 .2 .1] vs class 0: .09 + .04 + .01 = .14
+    # [.2 .3 .5] vs class 2: .04 + .09 + .25 = .38   -> mean .26
+    assert brier_score([0, 2], P3[[0, 2]]) == pytest.approx(0.26)
+    y, p = random_binary()
+    assert brier_score(y, p) == pytest.approx(2 * brier_score_loss(y, p))
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        expected_calibration_error,
+        maximum_calibration_error,
+        classwise_calibration_error,
+        brier_score,
+        overconfidence,
+    ],
+)
+def test_binary_1d_and_2d_agree(metric):
+    y, p = random_binary()
+    two_col = np.column_stack([1 - p, p])
+    one_d = metric(y, p)
+    assert one_d > 0.01
+    assert one_d == pytest.approx(metric(y, two_col))
+    assert one_d == pytest.approx(metric(y.astype(bool), p))
+    assert one_d == pytest.approx(metric(y.astype(float), p))
+
+
+def test_string_labels_are_matched_in_sorted_order():
+    # Sorted classes: ["ham", "spam"]; the 1-D column is P("spam").
+    y, p = random_binary()
+    y_str = np.array(["ham", "spam"])[y]
+    assert expected_calibration_error(y_str, p) == pytest.approx(
+        expected_calibration_error(y, p)
+    )
+    # Reading the column as P("ham") would flip which rows are right.
+    assert expected_calibration_error(y_str, p) != pytest.approx(
+        expected_calibration_error(1 - y, p)
+    )
+    y3 = np.array(["c", "a", "b"])[Y3]  # index 0 -> "c", so columns differ
+    labels = ["c", "a", "b"]
+    reordered = P3[:, [1, 2, 0]]  # columns now in sorted order a, b, c
+    assert expected_calibration_error(y3, reordered, n_bins=5) == pytest.approx(0.168)
+    assert expected_calibration_error(
+        y3, reordered, n_bins=5, labels=labels
+    ) == pytest.approx(0.168)
+
+
+def test_integer_labels_not_indices_need_labels():
+    y = Y3 + 1  # classes 1, 2, 3
+    assert expected_calibration_error(y, P3, n_bins=5, labels=[1, 2, 3]) == (
+        pytest.approx(0.168)
+    )
+    with pytest.raises(ValueError, match="outside"):
+        expected_calibration_error(y, P3, n_bins=5)
+
+
+def test_calibration_report():
+    report = calibration_report(Y3, P3, n_bins=5)
+    assert set(report) >= {
+        "ece", "mce", "classwise_ece", "brier", "nll", "accuracy",
+        "mean_confidence", "overconfidence", "n_bins", "strategy",
+    }
+    assert report["n_bins"] == 5 and report["strategy"] == "uniform"
+    assert report["ece"] == pytest.approx(0.168)
+    assert report["mce"] == pytest.approx(0.34)
+    assert report["accuracy"] == pytest.approx(0.6)
+    assert report["mean_confidence"] == pytest.approx(0.588)
+    assert report["overconfidence"] == pytest.approx(0.588 - 0.6)
+    assert report["nll"] == pytest.approx(log_loss(Y3, P3))
+    assert report["classwise_ece"] == pytest.approx(
+        classwise_calibration_error(Y3, P3, n_bins=5)
+    )
+    # brier: rows .14 | .3025+.4225+.01=.735 | .38 | .01+.0025+.0225=.035
+    #        | .1156+.4489+.1089=.6734   -> mean 1.9634 / 5
+    assert report["brier"] == pytest.approx(1.9634 / 5)
+    for key in ("ece", "mce", "classwise_ece", "brier", "nll", "accuracy"):
+        assert type(report[key]) is float
+
+
+def test_report_on_string_labels_and_quantile():
+    y, p = random_binary()
+    y_str = np.array(["ham", "spam"])[y]
+    report = calibration_report(y_str, p, n_bins=8, strategy="quantile")
+    assert report["strategy"] == "quantile"
+    assert report["nll"] == pytest.approx(log_loss(y, p))
+    assert report["ece"] == pytest.approx(
+        expected_calibration_error(y, p, n_bins=8, strategy="quantile")
+    )
+
+
+def test_conditional_kl():
+    p = np.array([[0.5, 0.5], [1.0, 0.0]])
+    q = np.array([[0.25, 0.75], [0.5, 0.5]])
+    assert conditional_kl(p, p) == pytest.approx(0.0, abs=1e-12)
+    # row 0: .5 ln(.5/.25) + .5 ln(.5/.75) = .5 ln(4/3); row 1: ln 2 (0 log 0 = 0)
+    assert conditional_kl(p, q) == pytest.approx((0.5 * np.log(4 / 3) + np.log(2)) / 2)
+    # A zero where p_true is positive is clipped to eps, not infinite.
+    assert conditional_kl([[1.0, 0.0]], [[0.0, 1.0]], eps=1e-6) == pytest.approx(
+        -np.log(1e-6)
+    )
+
+
+def test_total_variation():
+    p = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0]])
+    q = np.array([[0.25, 0.5, 0.25], [0.0, 0.0, 1.0]])
+    # row 0: .5 * (.25 + 0 + .25) = .25; row 1: .5 * (1 + 0 + 1) = 1
+    assert total_variation(p, q) == pytest.approx(0.625)
+    assert total_variation(p, p) == 0.0
+
+
+def test_float32_softmax_rows_are_accepted():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(200, 10)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert 0 <= expected_calibration_error(rng.integers(0, 10, 200), probs) <= 1
+
+
+BAD_INPUTS = [
+    ([0, 1, 0], [[0.5, 0.5], [0.5, 0.5]], "inconsistent numbers of samples"),
+    ([0, 1], [[1.2, -0.2], [0.5, 0.5]], r"\[0, 1\]"),
+    ([0, 1], [0.5, 1.5], r"\[0, 1\]"),
+    ([0, 1], [[0.6, 0.6], [0.5, 0.5]], "sum to 1"),
+    ([0, 1], [[0.5, 0.5001], [0.5, 0.5]], "sum to 1"),
+    ([0, 1], [[np.nan, 0.5], [0.5, 0.5]], "NaN"),
+    ([0, 2], [[0.5, 0.5], [0.5, 0.5]], r"outside \[0, 2\)"),
+    ([0, -1], [[0.5, 0.5], [0.5, 0.5]], r"outside \[0, 2\)"),
+    (["a", "a"], [[0.5, 0.5], [0.5, 0.5]], "1 distinct labels"),
+    ([], [], "empty"),
+]
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        expected_calibration_error,
+        maximum_calibration_error,
+        classwise_calibration_error,
+        overconfidence,
+        brier_score,
+        calibration_report,
+    ],
+)
+@pytest.mark.parametrize("y_true, y_prob, match", BAD_INPUTS)
+def test_bad_inputs_raise(metric, y_true, y_prob, match):
+    with pytest.raises(ValueError, match=match):
+        metric(y_true, y_prob)
+
+
+def test_labels_keyword_errors():
+    with pytest.raises(ValueError, match="not in labels"):
+        brier_score(["a", "z"], [0.2, 0.7], labels=["a", "b"])
+    with pytest.raises(ValueError, match="3 distinct labels"):
+        brier_score(["a", "b"], [0.2, 0.7], labels=["a", "b", "c"])
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        expected_calibration_error,
+        maximum_calibration_error,
+        classwise_calibration_error,
+        calibration_report,
+    ],
+)
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_bins=0), "n_bins"),
+        (dict(n_bins=2.5), "n_bins"),
+        (dict(n_bins=True), "n_bins"),
+        (dict(strategy="equal"), "strategy"),
+    ],
+)
+def test_bad_binning_raises(metric, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        metric(Y3, P3, **kwargs)
+
+
+def test_bad_subset_raises():
+    with pytest.raises(ValueError, match="subset"):
+        overconfidence(Y3, P3, subset="right")
+
+
+@pytest.mark.parametrize("distance", [conditional_kl, total_variation])
+@pytest.mark.parametrize(
+    "p_true, p_pred, match",
+    [
+        ([[0.5, 0.5]], [[0.2, 0.3, 0.5]], "same shape"),
+        ([0.5, 0.5], [0.5, 0.5], "2-D"),
+        ([[0.5, 0.6]], [[0.5, 0.5]], "sum to 1"),
+        ([[0.5, 0.5]], [[np.nan, 0.5]], "NaN"),
+        ([[1.5, -0.5]], [[0.5, 0.5]], r"\[0, 1\]"),
+    ],
+)
+def test_bad_distributions_raise(distance, p_true, p_pred, match):
+    with pytest.raises(ValueError, match=match):
+        distance(p_true, p_pred)
+
+
+SCORERS = [
+    (ece_scorer, expected_calibration_error),
+    (mce_scorer, maximum_calibration_error),
+    (classwise_ece_scorer, classwise_calibration_error),
+    (brier_scorer, brier_score),
+]
+
+
+def _cross_validate_by_hand(X, y):
+    cv = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    scoring = {metric.__name__: scorer for scorer, metric in SCORERS}
+    result = cross_validate(
+        LogisticRegression(), X, y, cv=cv, scoring=scoring, return_estimator=True
+    )
+    for fold, (estimator, (_, test)) in enumerate(zip(result["estimator"], cv)):
+        proba = estimator.predict_proba(X[test])
+        for _, metric in SCORERS:
+            expected = metric(y[test], proba)
+            assert expected > 0
+            assert result[f"test_{metric.__name__}"][fold] == pytest.approx(-expected)
+    return result, cv
+
+
+def test_scorers_binary_string_labels():
+    X, y = make_classification(300, flip_y=0.2, random_state=0)
+    y = np.array(["spam", "ham"])[y]  # classes_ is ["ham", "spam"]
+    result, cv = _cross_validate_by_hand(X, y)
+    # The scorer sees only P(classes_[1]); using P("ham") instead would differ.
+    estimator, (_, test) = result["estimator"][0], cv[0]
+    p_ham = estimator.predict_proba(X[test])[:, 0]
+    assert result["test_expected_calibration_error"][0] != pytest.approx(
+        -expected_calibration_error(y[test], p_ham)
+    )
+
+
+def test_scorers_multiclass():
+    X, y = make_classification(
+        300, n_classes=3, n_informative=4, flip_y=0.1, random_state=0
+    )
+    _cross_validate_by_hand(X, y)
+    _cross_validate_by_hand(X, np.array(["x", "y", "z"])[y])
+
+
+def test_scorer_in_grid_search():
+    X, y = make_classification(300, flip_y=0.2, random_state=0)
+    search = GridSearchCV(
+        LogisticRegression(), {"C": [1e-3, 1.0]}, scoring=brier_scorer, cv=3
+    ).fit(X, y)
+    assert -1 < search.best_score_ < 0
