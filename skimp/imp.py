@@ -156,7 +156,7 @@ class ImpRunner:
             epoch = len(self.net.history) + (self.rewind_epoch if level else 0)
             raise ValueError(
                 f"Training diverged at IMP level {level}, epoch {epoch}: {exc} "
-                f"The learning rate (lr={self.net.lr}) is the likely cause; "
+                f"The learning rate (lr={self.net.lr:g}) is the likely cause; "
                 f"lower it.") from None
 
     def evaluate_level(self, level, fit_time):
