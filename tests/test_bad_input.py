@@ -1,0 +1,74 @@
+"""Every bad input gets a clear error that names the problem. One row per case."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from tests.conftest import fast_clf
+
+X = np.random.RandomState(0).rand(40, 5)
+y = np.arange(40) % 2
+X_nan = X.copy(); X_nan[3, 1] = np.nan  # noqa: E702
+X_inf = X.copy(); X_inf[0, 0] = np.inf  # noqa: E702
+y_nan = y.astype(float); y_nan[5] = np.nan  # noqa: E702
+y_rare = y.copy(); y_rare[0] = 2  # noqa: E702
+
+FIT_CASES = [
+    # (id, estimator params, X, y, error, message pattern)
+    ("nan in X", {}, X_nan, y, ValueError, "Input X contains NaN"),
+    ("inf in X", {}, X_inf, y, ValueError, "Input X contains infinity"),
+    ("nan in y", {}, X, y_nan, ValueError, "Input y contains NaN"),
+    ("continuous y", {}, X, X[:, 0], ValueError, "Unknown label type: continuous"),
+    ("single class", {}, X, np.zeros(40, int), ValueError, "at least 2 classes"),
+    ("string features", {}, np.array([["a"] * 5] * 40), y, ValueError, "could not convert string"),
+    ("empty X", {}, np.empty((0, 5)), np.empty(0, int), ValueError, "0 sample"),
+    ("length mismatch", {}, X, y[:-1], ValueError, "inconsistent numbers of samples"),
+    ("3-D X into the MLP", {}, X.reshape(40, 5, 1), y, ValueError, "Found array with dim 3"),
+    ("sparse X", {}, sp.csr_matrix(X), y, TypeError, r"Sparse data was passed.*\.toarray\(\)"),
+    ("class with one row", {}, X, y_rare, ValueError, r"Classes \[2\] have fewer than 2 rows"),
+    ("label_noise = 1", {"label_noise": 1.0}, X, y, ValueError, "'label_noise' parameter"),
+    ("label_noise < 0", {"label_noise": -0.1}, X, y, ValueError, "'label_noise' parameter"),
+    ("pruning_fraction = 0", {"pruning_fraction": 0.0}, X, y, ValueError, "'pruning_fraction'"),
+    ("pruning_fraction = 1", {"pruning_fraction": 1.0}, X, y, ValueError, "'pruning_fraction'"),
+    ("hidden size 0", {"hidden_layer_sizes": (8, 0)}, X, y, ValueError, "hidden_layer_sizes must hold integers >= 1"),
+    ("negative max_levels", {"max_levels": -1}, X, y, ValueError, "'max_levels' parameter"),
+    ("rewind_epoch >= max_epochs", {"rewind_epoch": 3, "max_epochs": 3}, X, y, ValueError, "rewind_epoch=3 must be below max_epochs=3"),
+    ("validation_fraction = 0", {"validation_fraction": 0.0}, X, y, ValueError, "'validation_fraction'"),
+    ("validation_fraction = 1", {"validation_fraction": 1.0}, X, y, ValueError, "'validation_fraction'"),
+    ("validation split too large", {"validation_fraction": 0.99}, X, y, ValueError, "lower validation_fraction"),
+    ("unknown selection", {"selection": "f1"}, X, y, ValueError, "'selection' parameter"),
+    ("selection returns no level", {"selection": lambda path: 99}, X, y, ValueError, "selection callable returned 99"),
+    ("unprefixed extra parameter", {"momentum": 0.9}, X, y, TypeError, r"unexpected parameters \['momentum'\].*optimizer__momentum"),
+    ("diverging learning rate", {"lr": 1e12}, X * 1e6, y, ValueError, r"diverged at IMP level 0, epoch \d+.*learning rate"),
+]
+
+
+@pytest.mark.parametrize("params, X_fit, y_fit, error, match",
+                         [case[1:] for case in FIT_CASES], ids=[case[0] for case in FIT_CASES])
+def test_fit_rejects(params, X_fit, y_fit, error, match):
+    clf = fast_clf(**params)
+    with pytest.raises(error, match=match):
+        clf.fit(X_fit, y_fit)
+    assert not hasattr(clf, "net_")  # never half-fitted
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda():
+    with pytest.raises(ValueError, match="CUDA is not available.*device='cpu'"):
+        fast_clf(device="cuda").fit(X, y)
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function", "score"])
+def test_wrong_number_of_features_at_predict(method):
+    clf = fast_clf().fit(X, y)
+    args = (X[:, :3], y) if method == "score" else (X[:, :3],)
+    with pytest.raises(ValueError, match="X has 3 features, but PrunedNetClassifier is expecting 5"):
+        getattr(clf, method)(*args)
+
+
+def test_predict_before_fit():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        fast_clf().predict(X)

@@ -1,0 +1,63 @@
+"""PrunedNetClassifier inside scikit-learn's tools."""
+
+import numpy as np
+import pytest
+from sklearn.calibration import CalibratedClassifierCV, CalibrationDisplay
+from sklearn.frozen import FrozenEstimator
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from tests.conftest import fast_clf
+
+
+def test_pipeline_and_cross_val_score(digits):
+    X, y = digits
+    scores = cross_val_score(make_pipeline(StandardScaler(), fast_clf(max_epochs=10)), X, y, cv=3)
+    assert scores.shape == (3,) and np.all(scores > 0.5)
+
+
+def test_grid_search_over_noise_and_width_in_parallel(digits):
+    X, y = digits
+    grid = GridSearchCV(
+        fast_clf(), {"label_noise": [0.0, 0.2], "hidden_layer_sizes": [(8,), (16,)]},
+        cv=2, n_jobs=2)
+    grid.fit(X, y)
+    assert len(grid.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+    assert grid.best_estimator_.n_params_ > 0
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic", "temperature"])
+def test_calibrated_classifier_with_frozen_estimator(digits, method):
+    X, y = digits
+    X_fit, X_cal, y_fit, y_cal = train_test_split(X, y, random_state=0, stratify=y)
+    clf = fast_clf().fit(X_fit, y_fit)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(clf), method=method).fit(X_cal, y_cal)
+    proba = calibrated.predict_proba(X_cal)
+    assert proba.shape == (len(X_cal), 10) and np.allclose(proba.sum(1), 1)
+
+
+def test_temperature_scaling_scales_logits(digits):
+    X, y = digits
+    clf = fast_clf(label_noise=0.3, max_epochs=10).fit(X, y)
+    calibrated = CalibratedClassifierCV(FrozenEstimator(clf), method="temperature").fit(X, y)
+    # Temperature scaling keeps the ranking of classes, so labels agree.
+    assert np.array_equal(calibrated.predict(X), clf.predict(X))
+
+
+def test_calibrated_classifier_with_cv(binary):
+    X, y = binary
+    calibrated = CalibratedClassifierCV(fast_clf(), method="sigmoid", cv=3).fit(X, y)
+    assert calibrated.score(X, y) > 0.8
+
+
+def test_calibration_display_on_binary(binary):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, y = binary
+    clf = fast_clf().fit(X, y)
+    display = CalibrationDisplay.from_estimator(clf, X, y, n_bins=5)
+    assert display.prob_pred.shape == display.prob_true.shape
+    assert display.estimator_name == "PrunedNetClassifier"
