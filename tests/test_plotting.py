@@ -1,0 +1,295 @@
+"""Displays in skimp.plotting, checked through the artists they draw."""
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+from skimp.metrics import expected_calibration_error  # noqa: E402
+from skimp.plotting import ImpPathDisplay, ReliabilityDisplay  # noqa: E402
+from tests.conftest import fast_clf  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    """A tiny PrunedNetClassifier fitted on part of digits, and held-out rows."""
+    X, y = digits
+    clf = fast_clf(max_levels=3).fit(X[:400], y[:400])
+    return clf, X[400:], y[400:]
+
+
+def _random_proba(n, k, seed=0):
+    rng = np.random.RandomState(seed)
+    logits = rng.normal(scale=2.0, size=(n, k))
+    p = np.exp(logits)
+    p /= p.sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(k, p=row) for row in p])
+    # Sharpen so that predictions are overconfident.
+    q = p ** 2
+    return y, q / q.sum(axis=1, keepdims=True)
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+# -- ReliabilityDisplay ---------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+@pytest.mark.parametrize("n_bins", [5, 15])
+def test_reliability_bars_match_bins(strategy, n_bins):
+    y, p = _random_proba(300, 4)
+    disp = ReliabilityDisplay.from_predictions(
+        y, p, n_bins=n_bins, strategy=strategy, name="MyNet")
+    full = disp.bin_counts > 0
+    assert disp.prob_true.shape == (n_bins,)
+    assert disp.bin_edges.shape == (n_bins + 1,)
+    assert disp.bin_counts.sum() == 300
+    assert np.isnan(disp.prob_true[~full]).all()
+
+    # Per-bin values recomputed by hand.
+    conf = p.max(axis=1)
+    hit = p.argmax(axis=1) == y
+    ids = np.searchsorted(disp.bin_edges[1:-1], conf)
+    for b in np.flatnonzero(full):
+        assert disp.bin_counts[b] == np.sum(ids == b)
+        assert disp.prob_true[b] == pytest.approx(hit[ids == b].mean())
+        assert disp.prob_pred[b] == pytest.approx(conf[ids == b].mean())
+
+    # One bar per non-empty bin, heights are the accuracies.
+    assert len(disp.bars_) == full.sum()
+    assert len(disp.gap_bars_) == full.sum()
+    heights = [r.get_height() for r in disp.bars_]
+    np.testing.assert_allclose(heights, disp.prob_true[full])
+    np.testing.assert_allclose([r.get_x() for r in disp.bars_],
+                               disp.bin_edges[:-1][full])
+    # Gap bars run from accuracy to mean confidence.
+    np.testing.assert_allclose([r.get_y() for r in disp.gap_bars_],
+                               disp.prob_true[full])
+    np.testing.assert_allclose(
+        [r.get_y() + r.get_height() for r in disp.gap_bars_],
+        disp.prob_pred[full])
+
+    # ECE equals the metric and agrees with the bins.
+    ece = expected_calibration_error(y, p, n_bins=n_bins, strategy=strategy)
+    assert disp.ece == ece
+    gaps = np.abs(disp.prob_true[full] - disp.prob_pred[full])
+    assert disp.bin_counts[full] @ gaps / 300 == pytest.approx(ece)
+    assert f"MyNet (ECE = {ece:.3f})" in _legend_texts(disp.ax_)
+
+
+def test_reliability_artists_and_histogram():
+    y, p = _random_proba(200, 3, seed=1)
+    disp = ReliabilityDisplay.from_predictions(y, p, n_bins=10)
+    assert disp.figure_ is disp.ax_.figure
+    assert disp.hist_ax_ is not None and disp.hist_ax_ is not disp.ax_
+    assert disp.hist_ax_.figure is disp.figure_
+    full = disp.bin_counts > 0
+    np.testing.assert_allclose([r.get_height() for r in disp.hist_bars_],
+                               disp.bin_counts[full] / 200)
+    assert disp.gap_bars_.patches[0].get_hatch() == "//"
+    np.testing.assert_allclose(disp.line_.get_xdata(), [0, 1])
+    np.testing.assert_allclose(disp.line_.get_ydata(), [0, 1])
+    texts = _legend_texts(disp.ax_)
+    assert texts[0] == f"ECE = {disp.ece:.3f}"  # no name given
+    assert "Perfectly calibrated" in texts and "Gap" in texts
+    assert disp.ax_.get_ylabel() == "Accuracy"
+    assert disp.hist_ax_.get_xlabel() == "Confidence"
+
+
+def test_reliability_without_hist_or_ref_line():
+    y, p = _random_proba(100, 3)
+    disp = ReliabilityDisplay.from_predictions(y, p, hist=False, ref_line=False,
+                                               bar_kwargs={"color": "green"})
+    assert disp.hist_ax_ is None and disp.line_ is None
+    assert len(disp.figure_.axes) == 1
+    assert disp.bars_.patches[0].get_facecolor()[:3] == pytest.approx(
+        matplotlib.colors.to_rgb("green"))
+
+
+def test_reliability_binary_1d_prob():
+    rng = np.random.RandomState(0)
+    p1 = rng.uniform(size=200)
+    y = (rng.uniform(size=200) < p1).astype(int)
+    one = ReliabilityDisplay.from_predictions(y, p1, n_bins=8)
+    two = ReliabilityDisplay.from_predictions(
+        y, np.column_stack([1 - p1, p1]), n_bins=8)
+    np.testing.assert_array_equal(one.bin_counts, two.bin_counts)
+    np.testing.assert_allclose(one.prob_true, two.prob_true)
+    np.testing.assert_allclose(one.prob_pred, two.prob_pred)
+    assert one.ece == expected_calibration_error(y, p1, n_bins=8)
+    # Top-label confidence of a binary problem is at least 0.5.
+    assert one.bin_counts[:4].sum() == 0
+
+
+def test_reliability_string_labels():
+    y = np.array(["cat", "dog", "dog", "cat", "dog"])
+    p = np.array([0.25, 0.9, 0.45, 0.35, 0.7])  # P(dog)
+    disp = ReliabilityDisplay.from_predictions(y, p, n_bins=5)
+    assert disp.ece == expected_calibration_error(y, p, n_bins=5)
+    # Confidences .75 .9 .55 .65 .7; wrong only for the third row.
+    assert disp.bin_counts.tolist() == [0, 0, 1, 3, 1]
+    np.testing.assert_allclose(disp.prob_true[2:], [0.0, 1.0, 1.0])
+
+
+def test_reliability_user_ax():
+    y, p = _random_proba(100, 3)
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    disp = ReliabilityDisplay.from_predictions(y, p, ax=ax2, name="net")
+    assert disp.ax_ is ax2
+    assert disp.figure_ is fig
+    assert disp.hist_ax_.figure is fig
+    assert len(ax2.patches) > 0 and len(ax1.patches) == 0
+    # plot() on a stored display draws anew on another axes.
+    _, ax3 = plt.subplots()
+    disp.plot(ax=ax3, hist=False)
+    assert disp.ax_ is ax3
+    assert _legend_texts(ax3)[0] == f"net (ECE = {disp.ece:.3f})"
+
+
+def test_reliability_from_estimator_equals_from_predictions(fitted):
+    clf, X, y = fitted
+    est = ReliabilityDisplay.from_estimator(clf, X, y, n_bins=10)
+    pred = ReliabilityDisplay.from_predictions(y, clf.predict_proba(X), n_bins=10)
+    np.testing.assert_array_equal(est.bin_counts, pred.bin_counts)
+    np.testing.assert_allclose(est.prob_true, pred.prob_true)
+    np.testing.assert_allclose(est.prob_pred, pred.prob_pred)
+    np.testing.assert_array_equal(est.bin_edges, pred.bin_edges)
+    assert est.ece == pred.ece
+    assert est.estimator_name == "PrunedNetClassifier"
+    assert _legend_texts(est.ax_)[0] == (
+        f"PrunedNetClassifier (ECE = {est.ece:.3f})")
+
+
+def test_reliability_from_estimator_maps_labels_through_classes():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 3))
+    y_idx = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    y = np.array([10, 20, 30])[y_idx]
+    clf = LogisticRegression().fit(X, y)
+    disp = ReliabilityDisplay.from_estimator(clf, X, y, n_bins=5, name="lr")
+    ece = expected_calibration_error(y, clf.predict_proba(X), n_bins=5,
+                                     labels=clf.classes_)
+    assert disp.ece == ece
+    # Rows of one class only still map through classes_.
+    sub = y == 20
+    disp = ReliabilityDisplay.from_estimator(clf, X[sub], y[sub], n_bins=5)
+    acc = np.mean(clf.predict(X[sub]) == 20)
+    counts = disp.bin_counts
+    full = counts > 0
+    assert counts[full] @ disp.prob_true[full] / counts.sum() == pytest.approx(acc)
+
+
+def test_reliability_invalid_input():
+    y, p = _random_proba(20, 3)
+    with pytest.raises(ValueError, match="n_bins"):
+        ReliabilityDisplay.from_predictions(y, p, n_bins=0)
+    with pytest.raises(ValueError, match="strategy"):
+        ReliabilityDisplay.from_predictions(y, p, strategy="bogus")
+    with pytest.raises(ValueError, match="sum to 1"):
+        ReliabilityDisplay.from_predictions(y, p * 2)
+    with pytest.raises(TypeError, match="predict_proba"):
+        from sklearn.svm import LinearSVC
+        X = np.random.RandomState(0).normal(size=(20, 2))
+        ReliabilityDisplay.from_estimator(
+            LinearSVC().fit(X, y), X, y)
+
+
+# -- ImpPathDisplay -------------------------------------------------------
+
+
+def test_imp_path_lines_without_test(fitted):
+    clf, _, _ = fitted
+    path = clf.imp_path_
+    disp = ImpPathDisplay.from_estimator(clf)
+    assert set(disp.lines_) == {"train", "val", "val_ece"}
+    assert disp.test_error is None and disp.test_ece is None
+    for key, acc in (("train", "train_accuracy"), ("val", "val_accuracy")):
+        np.testing.assert_array_equal(disp.lines_[key].get_xdata(), path["n_params"])
+        np.testing.assert_allclose(disp.lines_[key].get_ydata(), 1 - path[acc])
+    np.testing.assert_array_equal(disp.lines_["val_ece"].get_xdata(),
+                                  path["n_params"])
+    np.testing.assert_allclose(disp.lines_["val_ece"].get_ydata(), path["val_ece"])
+
+    err_ax, ece_ax = disp.ax_
+    assert disp.lines_["train"].axes is err_ax
+    assert disp.lines_["val_ece"].axes is ece_ax
+    assert disp.figure_ is err_ax.figure
+    for ax in disp.ax_:
+        assert ax.get_xscale() == "log"
+        # Not inverted: sparser tickets lie to the left.
+        lo, hi = ax.get_xlim()
+        assert lo < hi
+    assert err_ax.get_ylabel() == "error"
+    assert ece_ax.get_ylabel() == "ECE"
+    assert ece_ax.get_xlabel() == "remaining weights"
+
+    best = clf.best_level_
+    assert disp.best_marker_.axes is err_ax
+    np.testing.assert_allclose(disp.best_marker_.get_xdata(), [path["n_params"][best]])
+    np.testing.assert_allclose(disp.best_marker_.get_ydata(),
+                               [1 - path["val_accuracy"][best]])
+
+
+def test_imp_path_test_lines(fitted):
+    clf, X, y = fitted
+    disp = ImpPathDisplay.from_estimator(clf, X, y, name="net")
+    assert set(disp.lines_) == {"train", "val", "test", "val_ece", "test_ece"}
+    probas = list(clf.staged_predict_proba(X))
+    assert len(probas) == len(clf.imp_path_["level"])
+    error = [1 - np.mean(clf.classes_[p.argmax(1)] == y) for p in probas]
+    ece = [expected_calibration_error(y, p) for p in probas]
+    np.testing.assert_allclose(disp.lines_["test"].get_ydata(), error)
+    np.testing.assert_allclose(disp.lines_["test_ece"].get_ydata(), ece)
+    np.testing.assert_array_equal(disp.lines_["test"].get_xdata(),
+                                  clf.imp_path_["n_params"])
+    # The chosen level's stage is the fitted ticket.
+    best = clf.best_level_
+    np.testing.assert_allclose(probas[best], clf.predict_proba(X), atol=1e-6)
+    assert disp.lines_["test"].get_label() == "net: test"
+
+
+def test_imp_path_user_axes_and_constructor(fitted):
+    clf, _, _ = fitted
+    fig, axes = plt.subplots(1, 2)
+    n = len(clf.imp_path_["level"])
+    test_error = np.linspace(0.5, 0.2, n)
+    disp = ImpPathDisplay(clf.imp_path_, best_level=clf.best_level_,
+                          test_error=test_error, estimator_name="mine")
+    disp.plot(ax=(axes[0], axes[1]))
+    assert disp.ax_[0] is axes[0] and disp.ax_[1] is axes[1]
+    assert disp.figure_ is fig
+    assert "test" in disp.lines_ and "test_ece" not in disp.lines_
+    np.testing.assert_allclose(disp.lines_["test"].get_ydata(), test_error)
+    assert disp.lines_["val"].get_label() == "mine: validation"
+    assert axes[0].get_xlabel() == "remaining weights"
+
+
+def test_imp_path_invalid():
+    path = {"n_params": np.array([100, 80]), "train_accuracy": np.array([1.0, 0.9]),
+            "val_accuracy": np.array([0.7, 0.8]), "val_ece": np.array([0.2, 0.1])}
+    with pytest.raises(ValueError, match="best_level"):
+        ImpPathDisplay(path, best_level=2).plot()
+    with pytest.raises(ValueError, match="test_error"):
+        ImpPathDisplay(path, best_level=1, test_error=[0.1]).plot()
+    with pytest.raises(ValueError, match="lacks the keys"):
+        ImpPathDisplay({"n_params": [1]}, best_level=0).plot()
+    with pytest.raises(ValueError, match="pair"):
+        _, axes = plt.subplots(1, 3)
+        ImpPathDisplay(path, best_level=1).plot(ax=axes)
+
+
+def test_imp_path_needs_both_test_arrays(fitted):
+    clf, X, _ = fitted
+    with pytest.raises(ValueError, match="both"):
+        ImpPathDisplay.from_estimator(clf, X)
