@@ -216,9 +216,15 @@ class ReliabilityDisplay:
             edgecolor="tab:red", alpha=0.3, hatch="//", label="Gap")
         self.line_ = None
         if ref_line:
-            self.line_ = ax.plot([0, 1], [0, 1], "k--", label="Perfectly calibrated")[0]
+            existing = [line for line in ax.get_lines()
+                        if line.get_label() == "Perfectly calibrated"]
+            self.line_ = existing[0] if existing else ax.plot(
+                [0, 1], [0, 1], "k--", label="Perfectly calibrated")[0]
         ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="Accuracy")
-        ax.legend(loc="upper left")
+        # Bars first, the reference line last, whatever the drawing order.
+        handles = ax.get_legend_handles_labels()[0]
+        handles.sort(key=lambda h: h.get_label() == "Perfectly calibrated")
+        ax.legend(handles=handles, loc="upper left")
 
         self.hist_ax_ = self.hist_bars_ = None
         if hist:
@@ -231,7 +237,7 @@ class ReliabilityDisplay:
                 left, counts[full] / total if total else counts[full], width,
                 align="edge", color="tab:gray", edgecolor="black")
             hist_ax.set(xlim=(0, 1), xlabel="Confidence",
-                        ylabel="Fraction of\nsamples")
+                        ylabel="Fraction")
             ax.tick_params(labelbottom=False)
             self.hist_ax_ = hist_ax
         else:
