@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from skimp import metrics
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
@@ -403,6 +404,29 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         """
         indices = self._logits(X).argmax(1).numpy()
         return self.classes_[indices]
+
+    def calibration_report(self, X, y, *, n_bins=15, strategy="uniform"):
+        """Calibration of the chosen ticket on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True labels, from ``classes_``.
+        n_bins : int, default=15
+            Bins of the binned metrics.
+        strategy : {"uniform", "quantile"}, default="uniform"
+            Equal-width or equal-mass bins.
+
+        Returns
+        -------
+        report : dict
+            See :func:`skimp.metrics.calibration_report`: ``ece``, ``mce``,
+            ``classwise_ece``, ``brier``, ``nll``, ``accuracy``,
+            ``mean_confidence``, ``overconfidence`` and the binning used.
+        """
+        return metrics.calibration_report(y, self.predict_proba(X), n_bins=n_bins,
+                                          strategy=strategy, labels=self.classes_)
 
     def level_module(self, level):
         """A copy of the network as trained at IMP ``level``.

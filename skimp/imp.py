@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from skimp.masks import Mask
+from skimp.metrics import expected_calibration_error
 
 __all__ = ["ImpRunner", "LevelState", "select_level", "PATH_KEYS"]
 
@@ -161,8 +162,6 @@ class ImpRunner:
 
     def evaluate_level(self, level, fit_time):
         """Append ``level``'s row to the path and keep its weights."""
-        from skimp.metrics import expected_calibration_error
-
         X_tr, y_tr, X_val, y_val = self.data
         train_loss, train_acc, _ = _loss_accuracy(self.net, X_tr, y_tr)
         val_loss, val_acc, val_proba = _loss_accuracy(self.net, X_val, y_val)

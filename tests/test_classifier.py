@@ -196,3 +196,18 @@ def test_verbose_prints_progress_table(digits, capsys):
     out = capsys.readouterr().out
     assert "weights left" in out and "val acc" in out
     assert len(out.strip().splitlines()) == 1 + 3
+
+
+def test_calibration_report_matches_metrics_on_string_labels(binary):
+    from skimp.metrics import calibration_report, expected_calibration_error
+
+    X, y = binary
+    labels = np.array(["benign", "malignant"])[y]
+    clf = fast_clf().fit(X, labels)
+    report = clf.calibration_report(X, labels)
+    proba = clf.predict_proba(X)
+    assert report == calibration_report(labels, proba)
+    assert report["ece"] == expected_calibration_error((labels == clf.classes_[1]).astype(int), proba)
+    assert report["accuracy"] == clf.score(X, labels)
+    # val_ece is recorded per level on the validation split.
+    assert np.all((clf.imp_path_["val_ece"] >= 0) & (clf.imp_path_["val_ece"] <= 1))
