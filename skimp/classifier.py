@@ -2,6 +2,8 @@
 
 import copy
 import math
+import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -14,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skimp import metrics
+from skimp.checkpoints import CheckpointStore, run_key
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
@@ -92,6 +95,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Where the network trains, e.g. ``"cuda"``.
     verbose : int, default=0
         Print a progress line per level when > 0.
+    checkpoint_dir : str or path-like, default=None
+        Save every finished level there, atomically, in a folder keyed by a
+        hash of the parameters, the data and ``random_state``. A later ``fit``
+        with the same key resumes after the last finished level and gives the
+        same result as an uninterrupted run. Needs an int ``random_state``.
     **kwargs
         skorch-style prefixed parameters passed to the inner net:
         ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``,
@@ -157,6 +165,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
+        "checkpoint_dir": [str, os.PathLike, None],
     }
 
     def __init__(self, module=None, *, hidden_layer_sizes=(256,), max_epochs=60,
@@ -164,7 +173,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                  pruning_fraction=0.2, max_levels=15, rewind_epoch=0,
                  label_noise=0.0, validation_fraction=0.1, selection="accuracy",
                  patience=None, random_state=None, device="cpu", verbose=0,
-                 **kwargs):
+                 checkpoint_dir=None, **kwargs):
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_epochs = max_epochs
@@ -181,6 +190,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
         vars(self).update(kwargs)
 
     # -- parameters -------------------------------------------------------
@@ -244,6 +254,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"device={self.device!r} was requested but CUDA is not available "
                 f"on this machine (torch {torch.__version__}); use device='cpu'.")
+        if self.checkpoint_dir is not None and not isinstance(self.random_state, Integral):
+            raise ValueError(
+                f"checkpoint_dir needs an int random_state (got "
+                f"{self.random_state!r}): a resumed run must redraw the same "
+                f"initial weights, label noise and validation split.")
         if device.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError(
                 f"device={self.device!r} was requested but MPS is not available; "
@@ -288,6 +303,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         yt = torch.as_tensor(y_noisy, dtype=torch.long, device=device)
         data = (Xt[train_idx], yt[train_idx], Xt[val_idx], yt[val_idx])
 
+        store = None
+        if self.checkpoint_dir is not None:
+            store = CheckpointStore(self.checkpoint_dir, run_key(self.get_params(), X, y))
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(torch_seed)
             net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
@@ -295,9 +313,15 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 net, prunable_parameter_names(net.module_, _unpruned(net.module_)),
                 data, max_epochs=self.max_epochs, rewind_epoch=self.rewind_epoch,
                 pruning_fraction=self.pruning_fraction, max_levels=self.max_levels,
-                patience=self.patience, selection=self.selection, verbose=self.verbose)
+                patience=self.patience, selection=self.selection, verbose=self.verbose,
+                store=store)
             self.best_level_ = runner.run()
         runner.load_level(self.best_level_)
+        if runner.interrupted:
+            warnings.warn(
+                f"fit was interrupted during IMP level {len(runner.states)}; keeping "
+                f"the best of the {len(runner.states)} finished levels (level "
+                f"{self.best_level_}).", UserWarning, stacklevel=2)
 
         self.net_ = net
         self.imp_path_ = {k: np.asarray(v) for k, v in runner.path.items()}

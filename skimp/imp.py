@@ -13,6 +13,9 @@ Level 0 is the dense network. After level ``L`` the density is
 ``(1 - pruning_fraction) ** L`` up to rounding.
 """
 
+import contextlib
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -102,11 +105,13 @@ class ImpRunner:
         See :class:`skimp.PrunedNetClassifier`.
     verbose : int, default=0
         Print one progress line per level when > 0.
+    store : skimp.checkpoints.CheckpointStore, default=None
+        Where finished levels are saved, and resumed from.
     """
 
     def __init__(self, net, prunable, data, *, max_epochs, rewind_epoch,
                  pruning_fraction, max_levels, patience=None,
-                 selection="accuracy", verbose=0):
+                 selection="accuracy", verbose=0, store=None):
         self.net = net
         self.data = data
         self.max_epochs = max_epochs
@@ -116,6 +121,8 @@ class ImpRunner:
         self.patience = patience
         self.selection = selection
         self.verbose = verbose
+        self.store = store
+        self.interrupted = False
         self.mask = Mask.ones_like(net.module_, prunable).to(net.device)
         self.rewind_state = None
         self.path = {key: [] for key in PATH_KEYS}
@@ -188,21 +195,75 @@ class ImpRunner:
                   f"{train_acc:>9.4f} {val_acc:>8.4f} {fit_time:>8.2f}", flush=True)
 
     def run(self):
-        """Run every level, or stop early on ``patience``.
+        """Run every level, or stop early on ``patience`` or Ctrl-C.
+
+        With a ``store``, levels found there are loaded instead of trained,
+        and each newly finished level is saved. Ctrl-C stops after the
+        current batch; the levels finished so far are kept and
+        ``interrupted`` is set (with none finished, KeyboardInterrupt
+        propagates).
 
         Returns
         -------
         best_level : int
         """
-        for level in range(self.max_levels + 1):
-            start = time.perf_counter()
-            self.prepare_level(level)
-            self.train_level(level)
-            self.evaluate_level(level, time.perf_counter() - start)
-            best = select_level(self.path, self.selection)
-            if self.patience is not None and level - best >= self.patience:
-                break
+        first = self._resume() if self.store is not None else 0
+        with _stop_on_sigint(self.net):
+            for level in range(first, self.max_levels + 1):
+                if self._patience_exhausted():
+                    break
+                start = time.perf_counter()
+                try:
+                    self.prepare_level(level)
+                    self.train_level(level)
+                except KeyboardInterrupt:
+                    if not self.states:
+                        raise
+                    self.interrupted = True
+                    break
+                self.evaluate_level(level, time.perf_counter() - start)
+                if self.store is not None:
+                    self.store.save(level, self._record(), self._row(level))
         return select_level(self.path, self.selection)
+
+    def _patience_exhausted(self):
+        if self.patience is None or not self.states:
+            return False
+        return self.path["level"][-1] - select_level(self.path, self.selection) >= self.patience
+
+    def _row(self, level):
+        return {key: self.path[key][level] for key in PATH_KEYS}
+
+    def _record(self):
+        """Everything needed to continue bit-exactly after the last level."""
+        state = self.states[-1]
+        return {
+            "mask": {n: {"bits": torch.from_numpy(bits), "shape": list(shape)}
+                     for n, (shape, bits) in state.mask_bits.items()},
+            "weights": state.weights,
+            "rewind": {k: v.cpu() for k, v in self.rewind_state.items()},
+            "batch_rng": self.net.iterator_train__generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def _resume(self):
+        """Load the finished levels from the store; return the next level."""
+        records = self.store.load_completed()
+        for level, (record, row) in enumerate(records):
+            bits = {n: (tuple(m["shape"]), m["bits"].numpy()) for n, m in record["mask"].items()}
+            self.states.append(LevelState(level, bits, record["weights"]))
+            for key in PATH_KEYS:
+                self.path[key].append(row[key])
+        if records:
+            record = records[-1][0]
+            device = self.net.device
+            self.rewind_state = {k: v.to(device) for k, v in record["rewind"].items()}
+            self.load_level(len(records) - 1)
+            self.net.iterator_train__generator.set_state(record["batch_rng"])
+            torch.set_rng_state(record["torch_rng"])
+            if self.verbose > 0:
+                print(f"resumed from {self.store.path} after level {len(records) - 1}")
+        return len(records)
 
     def load_level(self, level):
         """Put ``level``'s trained weights and mask back into the net."""
@@ -210,6 +271,24 @@ class ImpRunner:
         self.mask = state.mask.to(self.net.device)
         self.net.module_.load_state_dict(state.state_dict())
         self.net.set_mask(self.mask)
+
+
+@contextlib.contextmanager
+def _stop_on_sigint(net):
+    """Turn Ctrl-C into a stop after the current batch."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def request_stop(signum, frame):
+        net.stop_requested = True
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        net.stop_requested = False
 
 
 def _clone_state(module):

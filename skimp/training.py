@@ -74,6 +74,9 @@ class MaskedNet(NeuralNetClassifier):
     All constructor arguments are skorch's.
     """
 
+    #: Set (e.g. by a SIGINT handler) to stop training after the current batch.
+    stop_requested = False
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("iterator_train", TensorBatches)
         kwargs.setdefault("iterator_valid", TensorBatches)
@@ -135,6 +138,8 @@ class MaskedNet(NeuralNetClassifier):
             loss = step["loss"].detach() * n
             total = loss if total is None else total + loss
             n_seen += n
+            if self.stop_requested:
+                raise KeyboardInterrupt("training stopped after the current batch")
         # One host sync per epoch; a diverged loss surfaces here.
         epoch_loss = float(total) / n_seen
         if not math.isfinite(epoch_loss):
@@ -146,9 +151,12 @@ class MaskedNet(NeuralNetClassifier):
         state = super().__getstate__()
         # Parameter references are rebuilt from the mask on unpickling.
         state.pop("_masked_params", None)
+        if state.get("mask_") is not None:
+            # Masks travel on the CPU, so a CUDA fit unpickles without CUDA.
+            state["mask_"] = state["mask_"].to("cpu")
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if getattr(self, "mask_", None) is not None:
-            self.set_mask(self.mask_)
+            self.set_mask(self.mask_.to(self.device))

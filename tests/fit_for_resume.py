@@ -1,0 +1,33 @@
+"""Fit used by the resume tests, run as a separate process.
+
+Usage: python tests/fit_for_resume.py CHECKPOINT_DIR OUT.npy [max_levels]
+"""
+
+import sys
+import time
+
+import numpy as np
+from sklearn.datasets import load_digits
+
+from skimp import PrunedNetClassifier
+
+
+def make_data():
+    X, y = load_digits(return_X_y=True)
+    return X / 16, y
+
+
+def make_estimator(checkpoint_dir=None, max_levels=6):
+    return PrunedNetClassifier(hidden_layer_sizes=(64,), max_epochs=6, max_levels=max_levels,
+                               label_noise=0.2, random_state=0, checkpoint_dir=checkpoint_dir,
+                               verbose=1)
+
+
+if __name__ == "__main__":
+    checkpoint_dir, out = sys.argv[1], sys.argv[2]
+    max_levels = int(sys.argv[3]) if len(sys.argv) > 3 else 6
+    X, y = make_data()
+    start = time.perf_counter()
+    clf = make_estimator(checkpoint_dir, max_levels).fit(X, y)
+    print(f"fit took {time.perf_counter() - start:.2f} s", flush=True)
+    np.save(out, clf.predict_proba(X))
