@@ -12,6 +12,7 @@ Three sources, none of which ever touches the network:
 """
 
 import gzip
+import math
 import random
 from pathlib import Path
 
@@ -263,7 +264,7 @@ def read_idx(filename):
         int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)
     )
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     payload = len(raw) - header_len
     if payload != expected:
         raise ValueError(
@@ -350,7 +351,7 @@ def load_fashion_mnist(path=None, *, subset="train"):
     --------
     >>> from skimp.datasets import load_fashion_mnist
     >>> X, y = load_fashion_mnist(subset="test")  # doctest: +SKIP
-    >>> X.shape, X.dtype, y.shape
+    >>> X.shape, X.dtype, y.shape  # doctest: +SKIP
     ((10000, 784), dtype('float32'), (10000,))
     """
     folder = FASHION_MNIST_DIR if path is None else path
@@ -388,7 +389,7 @@ def load_mnist(path, *, subset="train"):
     --------
     >>> from skimp.datasets import load_mnist
     >>> X, y = load_mnist("/data/mnist", subset="all")  # doctest: +SKIP
-    >>> X.shape
+    >>> X.shape  # doctest: +SKIP
     (70000, 784)
     """
     hint = "Pass path= to a folder holding the MNIST IDX files."
