@@ -15,4 +15,5 @@ autosummary_generate = True
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 html_theme = "alabaster"
-suppress_warnings = ["myst.header"]
+# Inherited sklearn and skorch docstrings link to their own docs labels.
+suppress_warnings = ["myst.header", "ref.ref"]

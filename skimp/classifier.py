@@ -119,7 +119,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Feature names, when X has string column names.
     net_ : skimp.training.MaskedNet
         The fitted skorch net, holding the chosen ticket.

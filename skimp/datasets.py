@@ -162,6 +162,25 @@ def make_teacher_classification(n_samples, n_features=20, n_classes=4,
         to 1 and every entry is at least ``f / C``. With ``f = 0`` it is the
         clean ``p(y|x)``.
 
+    Notes
+    -----
+    Expected accuracy on clean labels with the defaults otherwise
+    (``n_features=20``, ``n_classes=4``, no noise), for 10,000 training rows,
+    averaged over three seeds. The Bayes accuracy is ``p.max(axis=1).mean()``;
+    chance is about 0.25 to 0.3.
+
+    ==============  =====  =====  =====  =====  =====
+    teacher_hidden  1      4      8      32     128
+    ==============  =====  =====  =====  =====  =====
+    Bayes           0.56   0.71   0.74   0.78   0.78
+    MLP, 64 ReLU    0.56   0.69   0.72   0.74   0.73
+    logistic        0.56   0.62   0.65   0.66   0.67
+    ==============  =====  =====  =====  =====  =====
+
+    A one-unit teacher orders the classes along a single direction, so a
+    linear model is already Bayes-optimal; the gap to Bayes grows with the
+    width.
+
     Examples
     --------
     >>> from skimp.datasets import make_teacher_classification
