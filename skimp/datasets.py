@@ -237,7 +237,7 @@ def read_idx(filename):
 
     Returns
     -------
-    array : ndarray
+    ndarray
         The data with the file's shape, in native byte order. The dtype follows
         the type code: uint8, int8, int16, int32, float32 or float64.
 
