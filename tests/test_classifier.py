@@ -211,3 +211,8 @@ def test_calibration_report_matches_metrics_on_string_labels(binary):
     assert report["accuracy"] == clf.score(X, labels)
     # val_ece is recorded per level on the validation split.
     assert np.all((clf.imp_path_["val_ece"] >= 0) & (clf.imp_path_["val_ece"] <= 1))
+
+
+def test_set_params_rejects_unknown_unprefixed_names():
+    with pytest.raises(ValueError, match="Invalid parameter 'momentum'"):
+        fast_clf().set_params(momentum=0.9)
