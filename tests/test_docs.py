@@ -1,0 +1,35 @@
+"""The Sphinx docs build with warnings as errors, and list the whole public API."""
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+MODULES = ["checkpoints", "datasets", "imp", "masks", "metrics", "modules", "noise",
+           "plotting", "training"]
+
+
+def test_sphinx_builds_without_warnings(tmp_path):
+    pytest.importorskip("sphinx")
+    pytest.importorskip("numpydoc")
+    pytest.importorskip("myst_parser")
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "html" / "generated" / "skimp.PrunedNetClassifier.html").exists()
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_public_name_is_in_the_api_reference(name):
+    api = (DOCS / "api.rst").read_text()
+    listed = set(re.findall(r"^\s+([\w.]+)$", api, flags=re.M))
+    listed |= set(re.findall(r"``([\w.]+)``", api))
+    module = importlib.import_module(f"skimp.{name}")
+    missing = [f"{name}.{obj}" for obj in module.__all__ if f"{name}.{obj}" not in listed]
+    assert not missing, f"add these to docs/api.rst: {missing}"
