@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skimp import metrics
 from skimp.checkpoints import CheckpointStore, run_key
+from skimp.compact import compact_mlp
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
@@ -483,6 +484,31 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         module = copy.deepcopy(self.net_.module_)
         module.load_state_dict(self._level_states[level].state_dict())
         return module.eval()
+
+    def compact_module(self):
+        """The chosen ticket, rebuilt small for fast CPU inference.
+
+        Dead units are removed (a hidden unit with no incoming weights is
+        folded into the next layer's bias as the constant it outputs) and the
+        remaining weights are stored densely or, where a layer is sparse
+        enough, as CSR. See :func:`skimp.compact.compact_mlp`, which also
+        takes options.
+
+        Returns
+        -------
+        module : skimp.compact.CompactMLP
+            Computes the same logits as the ticket (``decision_function``
+            before the binary reduction), up to float32 rounding. In eval
+            mode, on the CPU whatever the fitted device, picklable.
+
+        Raises
+        ------
+        TypeError
+            If the network is not an MLP of Linear and ReLU layers (the
+            default module, or an ``nn.Sequential`` of them).
+        """
+        check_is_fitted(self)
+        return compact_mlp(self.net_.module_)
 
     def staged_predict_proba(self, X):
         """Class probabilities at every IMP level, level 0 first.

@@ -119,29 +119,35 @@ class MaskedNet(NeuralNetClassifier):
         return torch.utils.data.TensorDataset(X, torch.as_tensor(y, device=self.device))
 
     def train_step(self, batch, **fit_params):
-        # No closure: the optimizers IMP uses (SGD, Adam, ...) step once.
+        # skorch's train_step_single would also put every module in train
+        # mode again and route X and y through to_tensor a second time, on
+        # every batch; run_single_epoch sets the mode once per epoch and the
+        # batches are tensors on the device already. infer and get_loss stay,
+        # so subclasses can still override them. No closure: the optimizers
+        # IMP uses (SGD, Adam, ...) step once.
+        Xi, yi = batch
         self.optimizer_.zero_grad(set_to_none=True)
-        step = self.train_step_single(batch, **fit_params)
+        loss = self.get_loss(self.infer(Xi, **fit_params), yi, X=Xi, training=True)
+        loss.backward()
         self.optimizer_.step()
         self.apply_mask()
-        return step
+        return {"loss": loss}
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
         self._set_training(training)
-        total = None
-        n_seen = 0
+        losses, sizes = [], []
         for batch in iterator:
-            step = step_fn(batch, **fit_params)
-            n = len(batch[0])
-            loss = step["loss"].detach() * n
-            total = loss if total is None else total + loss
-            n_seen += n
+            # Keep the loss tensors; summing them per batch would cost
+            # tensor ops (and, on CUDA, nothing is synced until the end).
+            losses.append(step_fn(batch, **fit_params)["loss"].detach())
+            sizes.append(len(batch[0]))
             if self.stop_requested:
                 raise KeyboardInterrupt("training stopped after the current batch")
         # One host sync per epoch; a diverged loss surfaces here.
-        epoch_loss = float(total) / n_seen
+        weights = torch.tensor(sizes, dtype=torch.float64)
+        epoch_loss = float(torch.stack(losses).double().cpu() @ weights) / float(weights.sum())
         if not math.isfinite(epoch_loss):
             raise FloatingPointError(f"the {prefix} loss became {epoch_loss}.")
         self.history.record(prefix + "_loss", epoch_loss)
