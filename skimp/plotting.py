@@ -224,7 +224,8 @@ class ReliabilityDisplay:
         # Bars first, the reference line last, whatever the drawing order.
         handles = ax.get_legend_handles_labels()[0]
         handles.sort(key=lambda h: h.get_label() == "Perfectly calibrated")
-        ax.legend(handles=handles, loc="upper left")
+        # Over- and under-confident diagrams leave opposite corners free.
+        ax.legend(handles=handles, loc="best")
 
         self.hist_ax_ = self.hist_bars_ = None
         if hist:
