@@ -97,10 +97,8 @@ def test_checkpoint_dir_needs_int_random_state(digits, tmp_path):
 def test_resume_after_sigkill(tmp_path):
     """Kill a real fit with SIGKILL mid-run, start it again, compare."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, SCRIPT, tmp_path / "full", tmp_path / "full.npy"],
-                   env=env, check=True, capture_output=True)
-    full_time = time.perf_counter() - start
+    full = subprocess.run([sys.executable, SCRIPT, tmp_path / "full", tmp_path / "full.npy"],
+                          env=env, check=True, capture_output=True, text=True)
 
     ckpt = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, SCRIPT, ckpt, tmp_path / "never.npy"], env=env,
@@ -115,16 +113,22 @@ def test_resume_after_sigkill(tmp_path):
     kill_time = time.perf_counter() - start
     assert not (tmp_path / "never.npy").exists()
 
-    start = time.perf_counter()
     resumed = subprocess.run([sys.executable, SCRIPT, ckpt, tmp_path / "resumed.npy"],
                              env=env, check=True, capture_output=True, text=True)
-    resumed_time = time.perf_counter() - start
-    assert "resumed from" in resumed.stdout
-    resumed_after = resumed.stdout.split("resumed from")[1].split()[-1]
-    full = np.load(tmp_path / "full.npy")
-    assert np.abs(np.load(tmp_path / "resumed.npy") - full).max() <= 1e-6
-    print(f"\nresume after SIGKILL: full run {full_time:.1f} s, killed at {kill_time:.1f} s "
-          f"(after level {resumed_after}), resumed run {resumed_time:.1f} s")
+    resumed_line = next(line for line in resumed.stdout.splitlines()
+                        if line.startswith("resumed from"))
+    resumed_after = int(resumed_line.split()[-1])
+    assert resumed_after >= 3
+    gap = np.abs(np.load(tmp_path / "resumed.npy") - np.load(tmp_path / "full.npy")).max()
+    assert gap <= 1e-6
+
+    def fit_seconds(out):
+        return float(out.split("fit took")[1].split()[0])
+
+    print(f"\nresume after SIGKILL: uninterrupted fit {fit_seconds(full.stdout):.2f} s; "
+          f"killed {kill_time:.2f} s after start, with levels 0-{resumed_after} saved; "
+          f"resumed fit {fit_seconds(resumed.stdout):.2f} s; "
+          f"max |proba difference| {gap:.1e}")
 
 
 class InterruptAfter(torch.nn.Module):
