@@ -152,18 +152,18 @@ class CompactMLP(nn.Module):
                              f"got {tuple(X.shape)}.")
         if not self.layers:
             return self.constant_logits.expand(len(X), -1).clone()
+        if len(X) <= self.chunk_size:
+            return self._forward_rows(X).contiguous()
+        return torch.cat([self._forward_rows(rows) for rows in X.split(self.chunk_size)])
+
+    def _forward_rows(self, X):
+        h = X.t().contiguous()
         last = len(self.layers) - 1
-        chunks = []
-        for rows in X.split(self.chunk_size):
-            h = rows.t().contiguous()
-            for i, layer in enumerate(self.layers):
-                h = layer(h)
-                if i < last:
-                    h = h.relu_()
-            chunks.append(h.t())
-        if not chunks:
-            return X.new_empty((0, self.n_outputs))
-        return torch.cat(chunks)
+        for i, layer in enumerate(self.layers):
+            h = layer(h)
+            if i < last:
+                h = h.relu_()
+        return h.t()
 
     def extra_repr(self):
         return f"n_features={self.n_features}, n_outputs={self.n_outputs}, nbytes={self.nbytes}"

@@ -1,0 +1,130 @@
+"""Target 3: batch inference of a compact ticket against the masked dense one.
+
+A ticket of an MNIST-scale MLP (784-300-100-10) at <= 5% density is made by
+IMP with ``PrunedNetClassifier`` (a short schedule: the benchmark is about
+the ticket's structure, not its accuracy), then ``compact_module()`` is timed
+against the masked dense module (``level_module(best_level_)``) on the same
+rows, interleaved. Also reported: bytes of each, and max |logit difference|.
+
+Run ``python benchmarks/bench_compact.py [--quick]``.
+"""
+
+import argparse
+import io
+import pickle
+
+import common
+import numpy as np
+import torch
+
+from skimp import PrunedNetClassifier
+from skimp.compact import module_nbytes
+
+
+def fashion_mnist(n_train, n_test):
+    try:
+        from skimp.datasets import load_fashion_mnist
+        X, y = load_fashion_mnist()
+        X_test, _ = load_fashion_mnist(subset="test")
+        return X[:n_train], y[:n_train], X_test[:n_test], "Fashion-MNIST"
+    except (FileNotFoundError, OSError):
+        rng = np.random.default_rng(0)
+        X = rng.random((n_train + n_test, 784), dtype=np.float32)
+        y = rng.integers(0, 10, n_train)
+        return X[:n_train], y, X[n_train:], "random (Fashion-MNIST not found)"
+
+
+def make_ticket(X, y, *, levels, epochs):
+    """IMP down to 0.8 ** levels density; the last level is the ticket."""
+    clf = PrunedNetClassifier(hidden_layer_sizes=(300, 100), max_epochs=epochs,
+                              max_levels=levels, random_state=0,
+                              selection=lambda path: int(path["level"][-1]))
+    return clf.fit(X, y)
+
+
+def pickled_size(obj):
+    buffer = io.BytesIO()
+    pickle.dump(obj, buffer)
+    return buffer.tell()
+
+
+def run(*, quick=False, threads=1, batch_sizes=(10_000, 256, 1)):
+    n_train = 3_000 if quick else 10_000
+    X, y, X_test, source = fashion_mnist(n_train, 10_000)
+    clf = make_ticket(X, y, levels=14, epochs=1 if quick else 2)
+    dense = clf.level_module(clf.best_level_).cpu()
+    compact = clf.compact_module()
+    X_test = torch.as_tensor(X_test, dtype=torch.float32)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    rows = []
+    try:
+        with torch.inference_mode():
+            error = float((dense(X_test) - compact(X_test)).abs().max())
+            for batch in batch_sizes:
+                Xb = X_test[:batch]
+                # Enough calls per measurement to last ~0.1 s or more.
+                calls = max(1, 2_000 // batch) * (1 if quick else 5)
+
+                def time_dense():
+                    for _ in range(calls):
+                        dense(Xb)
+
+                def time_compact():
+                    for _ in range(calls):
+                        compact(Xb)
+
+                times = common.interleaved(time_dense, time_compact,
+                                           repeats=3 if quick else 11)
+                summary = common.ratio_summary(*times)
+                summary.update(batch=batch, dense_ms=summary["a_s"] / calls * 1e3,
+                               compact_ms=summary["b_s"] / calls * 1e3)
+                rows.append(summary)
+    finally:
+        torch.set_num_threads(previous)
+    return {
+        "data": source,
+        "train_rows": n_train,
+        "density": float(clf.imp_path_["density"][clf.best_level_]),
+        "widths": [layer.out_features for layer in compact.layers],
+        "layouts": ["csr" if layer.sparse else "dense" for layer in compact.layers],
+        "dense_bytes": module_nbytes(dense),
+        "compact_bytes": compact.nbytes,
+        "dense_pickle": pickled_size(dense),
+        "compact_pickle": pickled_size(compact),
+        "max_abs_logit_diff": error,
+        "threads": threads,
+        "rows": rows,
+    }
+
+
+def describe(r):
+    lines = [
+        f"ticket: MLP 784-300-100-10 at density {r['density']:.4f} (IMP on "
+        f"{r['train_rows']} {r['data']} rows); compact widths {r['widths']}, "
+        f"layouts {r['layouts']}",
+        f"bytes: masked dense {r['dense_bytes']:,}, compact {r['compact_bytes']:,} "
+        f"({r['dense_bytes'] / r['compact_bytes']:.1f}x smaller); pickled "
+        f"{r['dense_pickle']:,} vs {r['compact_pickle']:,}",
+        f"max |logit difference| on 10,000 test rows: {r['max_abs_logit_diff']:.2e}",
+    ]
+    for row in r["rows"]:
+        lines.append(
+            f"batch {row['batch']:>6}, {r['threads']} thread(s): masked dense "
+            f"{row['dense_ms']:.3f} ms, compact {row['compact_ms']:.3f} ms; speedup "
+            f"median {row['median']:.2f}x, min {row['min']:.2f}x ({row['pairs']} pairs)")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick, threads=args.threads)
+    print(describe(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Target 4: a grid search on 2 processes against 1.
+
+``GridSearchCV`` over 4 candidates (2 widths x 2 learning rates, 2-fold CV,
+so 8 fits, ``refit=False``) with ``n_jobs=1`` and ``n_jobs=2`` (joblib's
+loky processes), alternately. Each ``PrunedNetClassifier`` trains with
+``n_threads=1``, its default, so two workers use the two cores without
+fighting over them. The warm-up pair also starts loky's worker processes,
+which joblib then reuses, as it does across a user's own grid searches.
+
+Run ``python benchmarks/bench_parallel.py [--quick]``.
+"""
+
+import argparse
+import os
+
+import common
+import joblib
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+
+from skimp import PrunedNetClassifier
+
+
+def worker_threads():
+    import torch
+    return os.getpid(), torch.get_num_threads()
+
+
+def run(*, quick=False, n_jobs=2):
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    epochs, levels, repeats = (10, 3, 1) if quick else (40, 8, 3)
+    estimator = PrunedNetClassifier(max_epochs=epochs, max_levels=levels,
+                                    label_noise=0.2, random_state=0)
+    grid = {"hidden_layer_sizes": [(64,), (128,)], "lr": [0.05, 0.1]}
+    results = {}
+
+    def search(jobs):
+        def call():
+            gs = GridSearchCV(estimator, grid, cv=2, n_jobs=jobs, refit=False)
+            results[jobs] = gs.fit(X, y).cv_results_
+        return call
+
+    t_serial, t_parallel = common.interleaved(search(1), search(n_jobs), repeats=repeats)
+    summary = common.ratio_summary(t_serial, t_parallel)
+    threads = sorted(set(joblib.Parallel(n_jobs=n_jobs)(
+        joblib.delayed(worker_threads)() for _ in range(2 * n_jobs))))
+    summary.update(
+        epochs=epochs, levels=levels, n_jobs=n_jobs,
+        same_scores=np.array_equal(results[1]["mean_test_score"],
+                                   results[n_jobs]["mean_test_score"]),
+        worker_default_threads=sorted({t for _, t in threads}),
+        load_average=os.getloadavg(),
+    )
+    return summary
+
+
+def describe(s):
+    return "\n".join([
+        f"GridSearchCV, 4 candidates x 2 folds on digits, {s['epochs']} epochs x "
+        f"{s['levels'] + 1} levels per fit, n_threads=1 per fit",
+        f"n_jobs=1 {s['a_s']:.1f} s, n_jobs={s['n_jobs']} {s['b_s']:.1f} s; speedup "
+        f"median {s['median']:.2f}x, min {s['min']:.2f}x ({s['pairs']} pairs); same "
+        f"cv scores: {s['same_scores']}",
+        f"torch threads a loky worker starts with: {s['worker_default_threads']}; "
+        f"load average after: {', '.join(f'{v:.2f}' for v in s['load_average'])}",
+    ])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick)
+    print(describe(result), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()

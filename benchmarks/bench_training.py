@@ -1,0 +1,159 @@
+"""Target 1: overhead of one IMP level's training over a minimal torch loop.
+
+Side A is skimp's real code path: the ``MaskedNet`` that
+``PrunedNetClassifier`` builds, driven by ``ImpRunner.prepare_level`` and
+``ImpRunner.train_level`` with a pruning mask active. Side B is the loop a
+careful user would write by hand: pre-built tensors indexed by a random
+permutation, ``F.cross_entropy``, ``SGD.step`` and an in-place mask multiply
+after every step. Same ``skimp.modules.MLP``, data, batch size, optimizer,
+learning rate and torch threads.
+
+Run ``python benchmarks/bench_training.py [--quick]``.
+"""
+
+import argparse
+
+import common  # noqa: F401  (puts the checkout on sys.path)
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from skimp import PrunedNetClassifier
+from skimp.imp import ImpRunner
+from skimp.masks import prunable_parameter_names
+from skimp.modules import MLP
+
+
+def mnist_scale_data(n_rows):
+    """Fashion-MNIST training rows, or random data of the same shape."""
+    try:
+        from skimp.datasets import load_fashion_mnist
+        X, y = load_fashion_mnist()
+        source = "Fashion-MNIST"
+    except (FileNotFoundError, OSError):
+        rng = np.random.default_rng(0)
+        X = rng.random((n_rows, 784), dtype=np.float32)
+        y = rng.integers(0, 10, n_rows)
+        source = "random (Fashion-MNIST not found)"
+    return X[:n_rows].astype(np.float32), y[:n_rows], source
+
+
+def small_data(n_rows):
+    """sklearn's digits, resampled with jitter to ``n_rows`` rows."""
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(X), n_rows)
+    X = X[idx] / 16 + rng.normal(0, 0.05, (n_rows, X.shape[1]))
+    return X.astype(np.float32), y[idx], "digits, resampled with jitter"
+
+
+CASES = {
+    "mnist": dict(hidden=(300, 100), data=mnist_scale_data, rows=54_000),
+    "small": dict(hidden=(100,), data=small_data, rows=3_600),
+}
+
+
+class SkimpLevel:
+    """One IMP level through skimp's own objects, as ``fit`` builds them."""
+
+    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0):
+        clf = PrunedNetClassifier(hidden_layer_sizes=hidden, max_epochs=epochs,
+                                  batch_size=batch_size, lr=lr, random_state=seed)
+        n_classes = int(y.max()) + 1
+        clf.classes_ = np.arange(n_classes)
+        net = clf._build_net(X.shape[1:], n_classes, hidden, torch.device("cpu"), seed)
+        Xt, yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.long)
+        self.runner = ImpRunner(
+            net, prunable_parameter_names(net.module_, MLP.unpruned_layers),
+            (Xt, yt, Xt[:10], yt[:10]), max_epochs=epochs, rewind_epoch=0,
+            pruning_fraction=0.2, max_levels=100)
+        self.runner.prepare_level(0)
+        self.level = 0
+
+    def __call__(self):
+        # Every call is a fresh level: prune, rewind, reset, train.
+        self.level += 1
+        self.runner.prepare_level(self.level)
+        self.runner.train_level(self.level)
+
+
+class HandLevel:
+    """The minimal torch loop: what one level costs without any framework."""
+
+    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0):
+        torch.manual_seed(seed)
+        self.model = MLP(X.shape[1], int(y.max()) + 1, hidden)
+        self.X, self.y = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.long)
+        self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
+        self.generator = torch.Generator().manual_seed(seed)
+        self.init = {k: v.clone() for k, v in self.model.state_dict().items()}
+        self.masks = [(layer.weight, (torch.rand_like(layer.weight) > 0.2).float())
+                      for layer in self.model.hidden]
+
+    def __call__(self):
+        model, X, y = self.model, self.X, self.y
+        model.load_state_dict(self.init)
+        optimizer = torch.optim.SGD(model.parameters(), lr=self.lr)
+        model.train()
+        n = len(X)
+        for _ in range(self.epochs):
+            order = torch.randperm(n, generator=self.generator)
+            for start in range(0, n, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                optimizer.zero_grad()
+                F.cross_entropy(model(X[idx]), y[idx]).backward()
+                optimizer.step()
+                with torch.no_grad():
+                    for weight, keep in self.masks:
+                        weight.mul_(keep)
+
+
+def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None):
+    """Time both sides of ``case`` and return the ratio summary (skimp / hand)."""
+    spec = CASES[case]
+    X, y, source = spec["data"](rows or spec["rows"])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        skimp_side = SkimpLevel(X, y, spec["hidden"], epochs, batch_size, lr)
+        hand_side = HandLevel(X, y, spec["hidden"], epochs, batch_size, lr)
+        times = common.interleaved(skimp_side, hand_side, repeats=repeats)
+    finally:
+        torch.set_num_threads(previous)
+    summary = common.ratio_summary(*times)
+    widths = "-".join(map(str, (X.shape[1], *spec["hidden"], int(y.max()) + 1)))
+    summary.update(case=case, model=f"MLP {widths}", rows=len(X), data=source,
+                   epochs=epochs, batch_size=batch_size, threads=threads)
+    return summary
+
+
+def describe(s):
+    return (f"{s['model']}, {s['rows']} rows ({s['data']}), batch {s['batch_size']}, "
+            f"{s['epochs']} epoch(s)/level, {s['threads']} thread(s): "
+            f"skimp {s['a_s']:.3f} s, hand loop {s['b_s']:.3f} s per level; "
+            f"ratio median {s['median']:.3f}, min {s['min']:.3f} ({s['pairs']} pairs)")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs and repeats")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    results = []
+    for case in CASES:
+        if args.quick:
+            s = run(case, epochs=1, repeats=3, threads=args.threads,
+                    rows=6_000 if case == "mnist" else None)
+        else:
+            # ~40 s per case: the MNIST-scale level is long enough that 9
+            # pairs settle; the small one needs more pairs against noise.
+            s = run(case, epochs=1 if case == "mnist" else 10,
+                    repeats=9 if case == "mnist" else 40, threads=args.threads)
+        print(describe(s), flush=True)
+        results.append(s)
+    return results
+
+
+if __name__ == "__main__":
+    main()

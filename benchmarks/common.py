@@ -1,0 +1,99 @@
+"""Shared helpers of the benchmarks: machine description and interleaved timing.
+
+Other work may share the machine, so every ratio is measured by alternating
+its two sides (A, B, A, B, ...) after a warm-up, and the median and the
+minimum of the per-pair ratios are reported. A burst of load then hits both
+sides of one pair instead of skewing one side of the whole measurement.
+"""
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+
+def cpu_model():
+    """CPU model name, from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(threads, device="cpu"):
+    """One dict describing where and with what the benchmark ran."""
+    import joblib
+    import sklearn
+    import skorch
+    import torch
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "skorch": skorch.__version__,
+        "sklearn": sklearn.__version__,
+        "joblib": joblib.__version__,
+        "torch threads": threads,
+        "device": device,
+    }
+
+
+def format_info(info):
+    return "\n".join(f"  {k:<14} {v}" for k, v in info.items())
+
+
+def interleaved(side_a, side_b, *, repeats, warmup=1):
+    """Time two callables alternately.
+
+    Parameters
+    ----------
+    side_a, side_b : callable
+        Each call is one measurement; its return value is ignored.
+    repeats : int
+        Number of (A, B) pairs timed after the warm-up.
+    warmup : int, default=1
+        Untimed (A, B) pairs run first, so allocator and caches settle.
+
+    Returns
+    -------
+    times_a, times_b : list of float
+        Seconds per call, pair by pair.
+    """
+    for _ in range(warmup):
+        side_a()
+        side_b()
+    times_a, times_b = [], []
+    for i in range(repeats):
+        # Alternate who goes first, so neither side always runs on a
+        # freshly warmed (or freshly cooled) cache.
+        pair = [(side_a, times_a), (side_b, times_b)]
+        for fn, out in (pair if i % 2 == 0 else pair[::-1]):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return times_a, times_b
+
+
+def ratio_summary(times_a, times_b):
+    """Median and min of the per-pair ratios A / B, plus the median times."""
+    ratios = np.asarray(times_a) / np.asarray(times_b)
+    return {
+        "median": float(statistics.median(ratios)),
+        "min": float(ratios.min()),
+        "a_s": float(statistics.median(times_a)),
+        "b_s": float(statistics.median(times_b)),
+        "pairs": len(ratios),
+    }

@@ -1,0 +1,81 @@
+"""Every performance target of skimp, measured in one run.
+
+    python benchmarks/run_all.py            # the measurement (~10 min on 2 cores)
+    python benchmarks/run_all.py --quick    # a smoke run (~1 min), numbers not meaningful
+
+Prints the machine, then each benchmark's details, then a Markdown table of
+the ratios. Each ratio interleaves its two sides (A, B, A, B, ...) after a
+warm-up and reports the median and the minimum over the pairs, so that other
+load on the machine hits both sides alike. See docs/performance.md.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import common
+import torch
+
+import bench_compact
+import bench_parallel
+import bench_patience
+import bench_training
+
+BENCHES = ("training", "patience", "compact", "parallel")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes: checks that everything runs")
+    parser.add_argument("--only", nargs="+", choices=BENCHES, default=BENCHES)
+    args = parser.parse_args(argv)
+    threads = 1
+    torch.set_num_threads(threads)
+
+    print("skimp benchmarks" + (" (--quick: smoke run, not a measurement)" if args.quick else ""))
+    print(common.format_info(common.machine_info(threads)))
+    print(f"  {'command':<14} {' '.join([os.path.basename(sys.executable), *sys.argv])}")
+    print(f"  {'load average':<14} {', '.join(f'{v:.2f}' for v in os.getloadavg())} (before)")
+    table = []
+    start = time.perf_counter()
+
+    if "training" in args.only:
+        print("\n== 1. training overhead: one IMP level, skimp / minimal torch loop ==")
+        for r in bench_training.main(["--quick"] if args.quick else []):
+            table.append((f"1. training, {r['model']}, {r['rows']} rows",
+                          f"{r['median']:.3f}x", f"{r['min']:.3f}x", "<= 1.15x"))
+    if "patience" in args.only:
+        print("\n== 2. early stopping: patience vs full IMP run ==")
+        r = bench_patience.main(["--quick"] if args.quick else [])
+        table.append((f"2. patience={r['patience']}: time saved, same ticket "
+                      f"{r['same_ticket']}", f"{100 * r['saved']:.0f}%", "",
+                      f"{r['early_levels']} of {r['full_levels']} levels"))
+    if "compact" in args.only:
+        print("\n== 3. compact ticket: masked dense / compact inference time ==")
+        r = bench_compact.main(["--quick"] if args.quick else [])
+        for row in r["rows"]:
+            table.append((f"3. compact speedup, density {r['density']:.3f}, batch {row['batch']}",
+                          f"{row['median']:.2f}x", f"{row['min']:.2f}x",
+                          ">= 3x" if row["batch"] >= 1000 else ""))
+        table.append(("3. bytes, masked dense / compact",
+                      f"{r['dense_bytes'] / r['compact_bytes']:.1f}x", "",
+                      f"{r['dense_bytes']:,} / {r['compact_bytes']:,} B"))
+    if "parallel" in args.only:
+        print("\n== 4. parallel grid search: n_jobs=1 / n_jobs=2 wall time ==")
+        r = bench_parallel.main(["--quick"] if args.quick else [])
+        table.append(("4. GridSearchCV speedup, n_jobs=2 over 1",
+                      f"{r['median']:.2f}x", f"{r['min']:.2f}x", ">= 1.6x"))
+
+    print(f"\n== summary ({time.perf_counter() - start:.0f} s; load average "
+          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} after) ==\n")
+    print("| measurement | median | min | target / note |")
+    print("| --- | --- | --- | --- |")
+    for row in table:
+        print("| " + " | ".join(row) + " |")
+    return table
+
+
+if __name__ == "__main__":
+    main()
