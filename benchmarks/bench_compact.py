@@ -6,7 +6,7 @@ the ticket's structure, not its accuracy), then ``compact_module()`` is timed
 against the masked dense module (``level_module(best_level_)``) on the same
 rows, interleaved. Also reported: bytes of each, and max |logit difference|.
 
-Run ``python benchmarks/bench_compact.py [--quick]``.
+Run ``python benchmarks/bench_compact.py [--quick | --smoke]``.
 """
 
 import argparse
@@ -21,10 +21,10 @@ from skimp import PrunedNetClassifier
 from skimp.compact import module_nbytes
 
 
-def fashion_mnist(n_train, n_test):
+def fashion_mnist(n_train, n_test, train_subset="train"):
     try:
         from skimp.datasets import load_fashion_mnist
-        X, y = load_fashion_mnist()
+        X, y = load_fashion_mnist(subset=train_subset)
         X_test, _ = load_fashion_mnist(subset="test")
         return X[:n_train], y[:n_train], X_test[:n_test], "Fashion-MNIST"
     except (FileNotFoundError, OSError):
@@ -32,6 +32,19 @@ def fashion_mnist(n_train, n_test):
         X = rng.random((n_train + n_test, 784), dtype=np.float32)
         y = rng.integers(0, 10, n_train)
         return X[:n_train], y, X[n_train:], "random (Fashion-MNIST not found)"
+
+
+# Per mode: IMP training rows, their Fashion-MNIST subset (the small test
+# file loads in milliseconds), epochs per level, batch sizes timed, pairs,
+# and the scale of calls per measurement.
+SIZES = {
+    "full": dict(n_train=10_000, subset="train", epochs=2,
+                 batch_sizes=(10_000, 256, 1), repeats=11, calls=5),
+    "quick": dict(n_train=3_000, subset="train", epochs=1,
+                  batch_sizes=(10_000, 256, 1), repeats=3, calls=1),
+    "smoke": dict(n_train=1_000, subset="test", epochs=1,
+                  batch_sizes=(256,), repeats=1, calls=1),
+}
 
 
 def make_ticket(X, y, *, levels, epochs):
@@ -48,10 +61,11 @@ def pickled_size(obj):
     return buffer.tell()
 
 
-def run(*, quick=False, threads=1, batch_sizes=(10_000, 256, 1)):
-    n_train = 3_000 if quick else 10_000
-    X, y, X_test, source = fashion_mnist(n_train, 10_000)
-    clf = make_ticket(X, y, levels=14, epochs=1 if quick else 2)
+def run(mode="full", *, threads=1):
+    size = SIZES[mode]
+    n_train = size["n_train"]
+    X, y, X_test, source = fashion_mnist(n_train, 10_000, size["subset"])
+    clf = make_ticket(X, y, levels=14, epochs=size["epochs"])
     dense = clf.level_module(clf.best_level_).cpu()
     compact = clf.compact_module()
     X_test = torch.as_tensor(X_test, dtype=torch.float32)
@@ -61,10 +75,10 @@ def run(*, quick=False, threads=1, batch_sizes=(10_000, 256, 1)):
     try:
         with torch.inference_mode():
             error = float((dense(X_test) - compact(X_test)).abs().max())
-            for batch in batch_sizes:
+            for batch in size["batch_sizes"]:
                 Xb = X_test[:batch]
                 # Enough calls per measurement to last ~0.1 s or more.
-                calls = max(1, 2_000 // batch) * (1 if quick else 5)
+                calls = max(1, 2_000 // batch) * size["calls"]
 
                 def time_dense():
                     for _ in range(calls):
@@ -75,7 +89,7 @@ def run(*, quick=False, threads=1, batch_sizes=(10_000, 256, 1)):
                         compact(Xb)
 
                 times = common.interleaved(time_dense, time_compact,
-                                           repeats=3 if quick else 11)
+                                           repeats=size["repeats"])
                 summary = common.ratio_summary(*times)
                 summary.update(batch=batch, dense_ms=summary["a_s"] / calls * 1e3,
                                compact_ms=summary["b_s"] / calls * 1e3)
@@ -93,6 +107,7 @@ def run(*, quick=False, threads=1, batch_sizes=(10_000, 256, 1)):
         "dense_pickle": pickled_size(dense),
         "compact_pickle": pickled_size(compact),
         "max_abs_logit_diff": error,
+        "test_rows": len(X_test),
         "threads": threads,
         "rows": rows,
     }
@@ -106,7 +121,7 @@ def describe(r):
         f"bytes: masked dense {r['dense_bytes']:,}, compact {r['compact_bytes']:,} "
         f"({r['dense_bytes'] / r['compact_bytes']:.1f}x smaller); pickled "
         f"{r['dense_pickle']:,} vs {r['compact_pickle']:,}",
-        f"max |logit difference| on 10,000 test rows: {r['max_abs_logit_diff']:.2e}",
+        f"max |logit difference| on {r['test_rows']:,} test rows: {r['max_abs_logit_diff']:.2e}",
     ]
     for row in r["rows"]:
         lines.append(
@@ -118,10 +133,10 @@ def describe(r):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    common.add_mode_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    result = run(quick=args.quick, threads=args.threads)
+    result = run(common.mode(args), threads=args.threads)
     print(describe(result), flush=True)
     return result
 

@@ -7,7 +7,7 @@ loky processes), alternately. Each ``PrunedNetClassifier`` trains with
 fighting over them. The warm-up pair also starts loky's worker processes,
 which joblib then reuses, as it does across a user's own grid searches.
 
-Run ``python benchmarks/bench_parallel.py [--quick]``.
+Run ``python benchmarks/bench_parallel.py [--quick | --smoke]``.
 """
 
 import argparse
@@ -27,10 +27,14 @@ def worker_threads():
     return os.getpid(), torch.get_num_threads()
 
 
-def run(*, quick=False, n_jobs=2):
+# Per mode: epochs per level, max_levels, (n_jobs=1, n_jobs=2) pairs, warm-up pairs.
+SIZES = {"full": (40, 8, 3, 1), "quick": (10, 3, 1, 1), "smoke": (1, 1, 1, 0)}
+
+
+def run(mode="full", *, n_jobs=2):
     X, y = load_digits(return_X_y=True)
     X = X / 16
-    epochs, levels, repeats = (10, 3, 1) if quick else (40, 8, 3)
+    epochs, levels, repeats, warmup = SIZES[mode]
     estimator = PrunedNetClassifier(max_epochs=epochs, max_levels=levels,
                                     label_noise=0.2, random_state=0)
     grid = {"hidden_layer_sizes": [(64,), (128,)], "lr": [0.05, 0.1]}
@@ -42,7 +46,8 @@ def run(*, quick=False, n_jobs=2):
             results[jobs] = gs.fit(X, y).cv_results_
         return call
 
-    t_serial, t_parallel = common.interleaved(search(1), search(n_jobs), repeats=repeats)
+    t_serial, t_parallel = common.interleaved(search(1), search(n_jobs),
+                                              repeats=repeats, warmup=warmup)
     summary = common.ratio_summary(t_serial, t_parallel)
     threads = sorted(set(joblib.Parallel(n_jobs=n_jobs)(
         joblib.delayed(worker_threads)() for _ in range(2 * n_jobs))))
@@ -70,9 +75,9 @@ def describe(s):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    common.add_mode_arguments(parser)
     args = parser.parse_args(argv)
-    result = run(quick=args.quick)
+    result = run(common.mode(args))
     print(describe(result), flush=True)
     return result
 

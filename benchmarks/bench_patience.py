@@ -8,7 +8,7 @@ The same estimator is fitted with ``patience=None`` (every level up to
 bit-for-bit identical up to where the early one stops, so the same ticket
 must be chosen whenever the full run's best level comes before that point.
 
-Run ``python benchmarks/bench_patience.py [--quick]``.
+Run ``python benchmarks/bench_patience.py [--quick | --smoke]``.
 """
 
 import argparse
@@ -22,11 +22,16 @@ from skimp import PrunedNetClassifier
 from skimp.datasets import make_teacher_classification
 
 
-def run(*, quick=False):
-    if quick:
-        n_rows, hidden, epochs, levels, patience, repeats = 2_000, (64,), 20, 20, 5, 1
-    else:
-        n_rows, hidden, epochs, levels, patience, repeats = 4_000, (64,), 40, 30, 5, 2
+# Per mode: rows, hidden widths, epochs per level, max_levels, patience, pairs.
+SIZES = {
+    "full": (4_000, (64,), 40, 30, 5, 2),
+    "quick": (2_000, (64,), 20, 20, 5, 1),
+    "smoke": (300, (16,), 2, 4, 1, 1),
+}
+
+
+def run(mode="full"):
+    n_rows, hidden, epochs, levels, patience, repeats = SIZES[mode]
     X, y, _ = make_teacher_classification(n_rows, n_features=20, n_classes=4,
                                           teacher_hidden=4, random_state=0)
     params = dict(hidden_layer_sizes=hidden, max_epochs=epochs, max_levels=levels,
@@ -59,7 +64,7 @@ def run(*, quick=False):
         "same_ticket": full.best_level_ == early.best_level_ and same_weights,
         "same_prefix": same_prefix,
         "full_s": t_full, "early_s": t_early, "saved": 1 - t_early / t_full,
-        "val_loss": full.imp_path_["val_loss"], "quick": quick,
+        "val_loss": full.imp_path_["val_loss"], "mode": mode,
     }
 
 
@@ -75,16 +80,20 @@ def describe(r):
         f"{r['early_best']}, {r['early_s']:.1f} s",
         f"same ticket (level and weights): {r['same_ticket']}; identical path "
         f"prefix: {r['same_prefix']}; time saved: {100 * r['saved']:.0f}%",
-    ] + (["(--quick: a smoke run, too short for a clear ticket; run without "
-          "--quick for the measurement)"] if r["quick"] else []))
+    ] + ([f"(--{r['mode']}: too short for a clear ticket; run without "
+          f"--{r['mode']} for the measurement)"] if r["mode"] != "full" else []))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    common.add_mode_arguments(parser)
     args = parser.parse_args(argv)
+    previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    result = run(quick=args.quick)
+    try:
+        result = run(common.mode(args))
+    finally:
+        torch.set_num_threads(previous)
     print(describe(result), flush=True)
     return result
 

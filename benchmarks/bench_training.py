@@ -8,7 +8,7 @@ permutation, ``F.cross_entropy``, ``SGD.step`` and an in-place mask multiply
 after every step. Same ``skimp.modules.MLP``, data, batch size, optimizer,
 learning rate and torch threads.
 
-Run ``python benchmarks/bench_training.py [--quick]``.
+Run ``python benchmarks/bench_training.py [--quick | --smoke]``.
 """
 
 import argparse
@@ -24,12 +24,12 @@ from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
 
 
-def mnist_scale_data(n_rows):
-    """Fashion-MNIST training rows, or random data of the same shape."""
+def mnist_scale_data(n_rows, subset="train"):
+    """Fashion-MNIST rows, or random data of the same shape."""
     try:
         from skimp.datasets import load_fashion_mnist
-        X, y = load_fashion_mnist()
-        source = "Fashion-MNIST"
+        X, y = load_fashion_mnist(subset=subset)
+        source = "Fashion-MNIST" + ("" if subset == "train" else f" ({subset})")
     except (FileNotFoundError, OSError):
         rng = np.random.default_rng(0)
         X = rng.random((n_rows, 784), dtype=np.float32)
@@ -109,10 +109,13 @@ class HandLevel:
                         weight.mul_(keep)
 
 
-def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None):
+def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None,
+        subset="train"):
     """Time both sides of ``case`` and return the ratio summary (skimp / hand)."""
     spec = CASES[case]
-    X, y, source = spec["data"](rows or spec["rows"])
+    rows = rows or spec["rows"]
+    X, y, source = (mnist_scale_data(rows, subset) if case == "mnist"
+                    else spec["data"](rows))
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -128,6 +131,16 @@ def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None):
     return summary
 
 
+# Per mode and case: epochs per level, (A, B) pairs, rows, Fashion-MNIST subset.
+# Full mode takes ~40 s per case: the MNIST-scale level is long enough that 9
+# pairs settle; the small one needs more pairs against noise.
+SIZES = {
+    "full": {"mnist": (1, 9, None, "train"), "small": (10, 40, None, "train")},
+    "quick": {"mnist": (1, 3, 6_000, "train"), "small": (1, 3, None, "train")},
+    "smoke": {"mnist": (1, 1, 500, "test"), "small": (1, 1, 500, "train")},
+}
+
+
 def describe(s):
     return (f"{s['model']}, {s['rows']} rows ({s['data']}), batch {s['batch_size']}, "
             f"{s['epochs']} epoch(s)/level, {s['threads']} thread(s): "
@@ -137,19 +150,13 @@ def describe(s):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer epochs and repeats")
+    common.add_mode_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     results = []
-    for case in CASES:
-        if args.quick:
-            s = run(case, epochs=1, repeats=3, threads=args.threads,
-                    rows=6_000 if case == "mnist" else None)
-        else:
-            # ~40 s per case: the MNIST-scale level is long enough that 9
-            # pairs settle; the small one needs more pairs against noise.
-            s = run(case, epochs=1 if case == "mnist" else 10,
-                    repeats=9 if case == "mnist" else 40, threads=args.threads)
+    for case, (epochs, repeats, rows, subset) in SIZES[common.mode(args)].items():
+        s = run(case, epochs=epochs, repeats=repeats, threads=args.threads, rows=rows,
+                subset=subset)
         print(describe(s), flush=True)
         results.append(s)
     return results

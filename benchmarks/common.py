@@ -97,3 +97,16 @@ def ratio_summary(times_a, times_b):
         "b_s": float(statistics.median(times_b)),
         "pairs": len(ratios),
     }
+
+
+def add_mode_arguments(parser):
+    """``--quick`` and ``--smoke``: smaller runs that are not measurements."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true",
+                       help="small sizes, about a minute in all; numbers are rough")
+    group.add_argument("--smoke", action="store_true",
+                       help="tiny sizes, for the test suite; numbers are meaningless")
+
+
+def mode(args):
+    return "smoke" if args.smoke else "quick" if args.quick else "full"

@@ -1,7 +1,8 @@
 """Every performance target of skimp, measured in one run.
 
     python benchmarks/run_all.py            # the measurement (~10 min on 2 cores)
-    python benchmarks/run_all.py --quick    # a smoke run (~1 min), numbers not meaningful
+    python benchmarks/run_all.py --quick    # ~1 min; rough numbers
+    python benchmarks/run_all.py --smoke    # seconds, for the test suite; no numbers
 
 Prints the machine, then each benchmark's details, then a Markdown table of
 the ratios. Each ratio interleaves its two sides (A, B, A, B, ...) after a
@@ -27,14 +28,15 @@ BENCHES = ("training", "patience", "compact", "parallel")
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes: checks that everything runs")
+    common.add_mode_arguments(parser)
     parser.add_argument("--only", nargs="+", choices=BENCHES, default=BENCHES)
     args = parser.parse_args(argv)
     threads = 1
     torch.set_num_threads(threads)
 
-    print("skimp benchmarks" + (" (--quick: smoke run, not a measurement)" if args.quick else ""))
+    mode = common.mode(args)
+    flag = [] if mode == "full" else [f"--{mode}"]
+    print("skimp benchmarks" + ("" if mode == "full" else f" (--{mode}: not a measurement)"))
     print(common.format_info(common.machine_info(threads)))
     print(f"  {'command':<14} {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"  {'load average':<14} {', '.join(f'{v:.2f}' for v in os.getloadavg())} (before)")
@@ -43,18 +45,18 @@ def main(argv=None):
 
     if "training" in args.only:
         print("\n== 1. training overhead: one IMP level, skimp / minimal torch loop ==")
-        for r in bench_training.main(["--quick"] if args.quick else []):
+        for r in bench_training.main(flag):
             table.append((f"1. training, {r['model']}, {r['rows']} rows",
                           f"{r['median']:.3f}x", f"{r['min']:.3f}x", "<= 1.15x"))
     if "patience" in args.only:
         print("\n== 2. early stopping: patience vs full IMP run ==")
-        r = bench_patience.main(["--quick"] if args.quick else [])
+        r = bench_patience.main(flag)
         table.append((f"2. patience={r['patience']}: time saved, same ticket "
                       f"{r['same_ticket']}", f"{100 * r['saved']:.0f}%", "",
                       f"{r['early_levels']} of {r['full_levels']} levels"))
     if "compact" in args.only:
         print("\n== 3. compact ticket: masked dense / compact inference time ==")
-        r = bench_compact.main(["--quick"] if args.quick else [])
+        r = bench_compact.main(flag)
         for row in r["rows"]:
             table.append((f"3. compact speedup, density {r['density']:.3f}, batch {row['batch']}",
                           f"{row['median']:.2f}x", f"{row['min']:.2f}x",
@@ -64,7 +66,7 @@ def main(argv=None):
                       f"{r['dense_bytes']:,} / {r['compact_bytes']:,} B"))
     if "parallel" in args.only:
         print("\n== 4. parallel grid search: n_jobs=1 / n_jobs=2 wall time ==")
-        r = bench_parallel.main(["--quick"] if args.quick else [])
+        r = bench_parallel.main(flag)
         table.append(("4. GridSearchCV speedup, n_jobs=2 over 1",
                       f"{r['median']:.2f}x", f"{r['min']:.2f}x", ">= 1.6x"))
 

@@ -1,0 +1,32 @@
+"""The benchmark suite runs end to end (``--smoke``: tiny sizes, no measurement)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def run_all(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    for name in ("common", "bench_training", "bench_patience", "bench_compact",
+                 "bench_parallel", "run_all"):
+        sys.modules.pop(name, None)
+    import run_all
+    return run_all
+
+
+def test_run_all_smoke_prints_every_ratio(run_all, capsys):
+    table = run_all.main(["--smoke"])
+    out = capsys.readouterr().out
+    for fact in ("cpu", "cores", "torch", "skorch", "sklearn", "torch threads", "device"):
+        assert f"  {fact} " in out
+    names = [row[0] for row in table]
+    assert sum(name.startswith("1. training") for name in names) == 2
+    assert any(name.startswith("2. patience") for name in names)
+    assert any(name.startswith("3. compact speedup") for name in names)
+    assert any(name.startswith("3. bytes") for name in names)
+    assert any(name.startswith("4. GridSearchCV") for name in names)
+    assert "| measurement | median | min |" in out
