@@ -12,6 +12,7 @@ Run ``python benchmarks/bench_parallel.py [--quick | --smoke]``.
 
 import argparse
 import os
+import statistics
 
 import common
 import joblib
@@ -38,12 +39,14 @@ def run(mode="full", *, n_jobs=2):
     estimator = PrunedNetClassifier(max_epochs=epochs, max_levels=levels,
                                     label_noise=0.2, random_state=0)
     grid = {"hidden_layer_sizes": [(64,), (128,)], "lr": [0.05, 0.1]}
-    results = {}
+    results, shares = {}, {1: [], n_jobs: []}
 
     def search(jobs):
         def call():
             gs = GridSearchCV(estimator, grid, cv=2, n_jobs=jobs, refit=False)
-            results[jobs] = gs.fit(X, y).cv_results_
+            with common.CpuShare() as share:
+                results[jobs] = gs.fit(X, y).cv_results_
+            shares[jobs].append(share)
         return call
 
     t_serial, t_parallel = common.interleaved(search(1), search(n_jobs),
@@ -58,6 +61,11 @@ def run(mode="full", *, n_jobs=2):
         worker_default_threads=sorted({t for _, t in threads}),
         load_average=os.getloadavg(),
     )
+    for jobs, key in ((1, "serial"), (n_jobs, "parallel")):
+        timed = shares[jobs][-repeats:]  # without the warm-up
+        if timed and timed[0].ours_cores is not None:
+            summary[f"{key}_cores"] = statistics.median(s.ours_cores for s in timed)
+            summary[f"{key}_others"] = statistics.median(s.others_cores for s in timed)
     return summary
 
 
@@ -68,6 +76,10 @@ def describe(s):
         f"n_jobs=1 {s['a_s']:.1f} s, n_jobs={s['n_jobs']} {s['b_s']:.1f} s; speedup "
         f"median {s['median']:.2f}x, min {s['min']:.2f}x ({s['pairs']} pairs); same "
         f"cv scores: {s['same_scores']}",
+        *([f"cores used by the search: n_jobs=1 {s['serial_cores']:.2f}, n_jobs="
+           f"{s['n_jobs']} {s['parallel_cores']:.2f}; by other processes meanwhile: "
+           f"{s['serial_others']:.2f} and {s['parallel_others']:.2f} (of "
+           f"{os.cpu_count()})"] if "serial_cores" in s else []),
         f"torch threads a loky worker starts with: {s['worker_default_threads']}; "
         f"load average after: {', '.join(f'{v:.2f}' for v in s['load_average'])}",
     ])

@@ -110,3 +110,64 @@ def add_mode_arguments(parser):
 
 def mode(args):
     return "smoke" if args.smoke else "quick" if args.quick else "full"
+
+
+def _process_tree_cpu_seconds():
+    """CPU seconds of this process and its live descendants, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue  # the process ended meanwhile
+        # The command name may hold spaces and parentheses; fields follow the last ')'.
+        fields = text[text.rindex(")") + 2:].split()
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)
+    tree, total = {os.getpid()}, 0.0
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, _) in stats.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    for pid in tree:
+        total += stats.get(pid, (0, 0.0))[1]
+    return total
+
+
+def _machine_busy_ticks():
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+class CpuShare:
+    """Cores this process tree used, and cores the rest of the machine used.
+
+    Wrap one timed call in it. A parallel speedup can only be as large as the
+    cores the benchmark actually got, so both are reported next to it.
+    Linux only; elsewhere the numbers are None.
+    """
+
+    def __enter__(self):
+        self.available = Path("/proc/stat").exists()
+        self.start = time.perf_counter()
+        if self.available:
+            self.ours = _process_tree_cpu_seconds()
+            self.busy, self.total = _machine_busy_ticks()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self.start
+        self.ours_cores = self.others_cores = None
+        if self.available and wall > 0:
+            self.ours_cores = (_process_tree_cpu_seconds() - self.ours) / wall
+            busy, total = _machine_busy_ticks()
+            machine = (busy - self.busy) / max(total - self.total, 1) * os.cpu_count()
+            self.others_cores = max(machine - self.ours_cores, 0.0)
+        return False
