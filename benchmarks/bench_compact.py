@@ -12,13 +12,15 @@ Run ``python benchmarks/bench_compact.py [--quick | --smoke]``.
 import argparse
 import io
 import pickle
+import time
+import warnings
 
 import common
 import numpy as np
 import torch
 
 from skimp import PrunedNetClassifier
-from skimp.compact import module_nbytes
+from skimp.compact import CompactLinear, module_nbytes
 
 
 def fashion_mnist(n_train, n_test, train_subset="train"):
@@ -113,6 +115,51 @@ def run(mode="full", *, threads=1):
     }
 
 
+def layer_sweep(shapes=((300, 784), (100, 300), (10, 100)),
+                densities=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5), rows=256, calls=50):
+    """Time one layer on a chunk of ``rows`` rows: CSR via embedding_bag, dense,
+    and torch's sparse CSR matmul, to choose ``sparse_threshold``.
+
+    Returns a list of dicts with milliseconds per call of each.
+    """
+    generator = torch.Generator().manual_seed(0)
+    results = []
+    for out_features, in_features in shapes:
+        h = torch.randn(in_features, rows, generator=generator)
+        for density in densities:
+            keep = torch.rand(out_features, in_features, generator=generator) < density
+            W = torch.randn(out_features, in_features, generator=generator) * keep
+            bias = torch.zeros(out_features)
+            csr, dense = CompactLinear(W, bias, True), CompactLinear(W, bias, False)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+                W_csr = W.to_sparse_csr()
+
+            def time_it(fn):
+                fn()
+                start = time.perf_counter()
+                for _ in range(calls):
+                    fn()
+                return (time.perf_counter() - start) / calls * 1e3
+
+            results.append({
+                "shape": (out_features, in_features), "density": density,
+                "csr_ms": time_it(lambda: csr(h)), "dense_ms": time_it(lambda: dense(h)),
+                "torch_csr_ms": time_it(lambda: torch.sparse.mm(W_csr, h)),
+            })
+    return results
+
+
+def describe_sweep(sweep):
+    lines = ["one layer on 256 rows, ms per call: embedding_bag CSR / dense / "
+             "torch.sparse.mm CSR"]
+    for shape in dict.fromkeys(r["shape"] for r in sweep):
+        cells = [f"{r['density']:.2f}: {r['csr_ms']:.3f} / {r['dense_ms']:.3f} / "
+                 f"{r['torch_csr_ms']:.3f}" for r in sweep if r["shape"] == shape]
+        lines.append(f"  {shape[0]}x{shape[1]}  " + "  ".join(cells))
+    return "\n".join(lines)
+
+
 def describe(r):
     lines = [
         f"ticket: MLP 784-300-100-10 at density {r['density']:.4f} (IMP on "
@@ -136,8 +183,19 @@ def main(argv=None):
     common.add_mode_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    result = run(common.mode(args), threads=args.threads)
+    mode = common.mode(args)
+    result = run(mode, threads=args.threads)
     print(describe(result), flush=True)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        if mode == "full":
+            result["sweep"] = layer_sweep()
+        else:
+            result["sweep"] = layer_sweep(shapes=((100, 300),), densities=(0.05, 0.5), calls=3)
+    finally:
+        torch.set_num_threads(previous)
+    print(describe_sweep(result["sweep"]), flush=True)
     return result
 
 
