@@ -129,7 +129,7 @@ class MaskedNet(NeuralNetClassifier):
         # Straight to module_ and criterion_: skorch's train_step_single would
         # put every module in train mode again and infer/get_loss would
         # re-check the batch's type, on every batch, though the batches are
-        # tensors on the device already (about 6% of a small MLP's step, see
+        # tensors on the device already (about 5% of a small MLP's step, see
         # benchmarks/bench_training.py). No closure: the optimizers IMP uses
         # (SGD, Adam, ...) step once.
         Xi, yi = batch
