@@ -28,14 +28,18 @@ def worker_threads():
     return os.getpid(), torch.get_num_threads()
 
 
+# Cores that other processes may take during a pair for it to count as quiet.
+QUIET = 0.25
+
 # Per mode: epochs per level, max_levels, (n_jobs=1, n_jobs=2) pairs, warm-up pairs.
 SIZES = {"full": (40, 8, 5, 1), "quick": (10, 3, 1, 1), "smoke": (1, 1, 1, 0)}
 
 
-def run(mode="full", *, n_jobs=2):
+def run(mode="full", *, n_jobs=2, repeats=None):
     X, y = load_digits(return_X_y=True)
     X = X / 16
-    epochs, levels, repeats, warmup = SIZES[mode]
+    epochs, levels, default_repeats, warmup = SIZES[mode]
+    repeats = repeats or default_repeats
     estimator = PrunedNetClassifier(hidden_layer_sizes=(128,), max_epochs=epochs,
                                     max_levels=levels, random_state=0)
     # Equal-cost candidates: with unequal ones the slowest fit would run
@@ -63,11 +67,20 @@ def run(mode="full", *, n_jobs=2):
         worker_default_threads=sorted({t for _, t in threads}),
         load_average=os.getloadavg(),
     )
-    for jobs, key in ((1, "serial"), (n_jobs, "parallel")):
-        timed = shares[jobs][-repeats:]  # without the warm-up
-        if timed and timed[0].ours_cores is not None:
+    serial, parallel = shares[1][-repeats:], shares[n_jobs][-repeats:]  # no warm-up
+    if serial and serial[0].ours_cores is not None:
+        for key, timed in (("serial", serial), ("parallel", parallel)):
             summary[f"{key}_cores"] = statistics.median(s.ours_cores for s in timed)
             summary[f"{key}_others"] = statistics.median(s.others_cores for s in timed)
+        # On a shared machine other jobs can take the cores the second worker
+        # needs (the kernel may share the CPU per session, not per process).
+        # Pairs during which they took under QUIET cores on both sides show
+        # what the workers do on a free machine; all pairs are reported too.
+        quiet = [i for i, (a, b) in enumerate(zip(serial, parallel))
+                 if max(a.others_cores, b.others_cores) < QUIET]
+        if quiet:
+            summary["quiet"] = common.ratio_summary([t_serial[i] for i in quiet],
+                                                    [t_parallel[i] for i in quiet])
     return summary
 
 
@@ -82,6 +95,10 @@ def describe(s):
            f"{s['n_jobs']} {s['parallel_cores']:.2f}; by other processes meanwhile: "
            f"{s['serial_others']:.2f} and {s['parallel_others']:.2f} (of "
            f"{os.cpu_count()})"] if "serial_cores" in s else []),
+        *([f"pairs during which other processes took < {QUIET} cores: "
+           + (f"{s['quiet']['pairs']}, speedup median {s['quiet']['median']:.2f}x, "
+              f"min {s['quiet']['min']:.2f}x" if "quiet" in s else "none")]
+          if "serial_cores" in s else []),
         f"torch threads a loky worker starts with: {s['worker_default_threads']}; "
         f"load average after: {', '.join(f'{v:.2f}' for v in s['load_average'])}",
     ])
@@ -90,8 +107,9 @@ def describe(s):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
+    parser.add_argument("--repeats", type=int, help="(n_jobs=1, n_jobs=2) pairs to time")
     args = parser.parse_args(argv)
-    result = run(common.mode(args))
+    result = run(common.mode(args), repeats=args.repeats)
     print(describe(result), flush=True)
     return result
 
