@@ -104,6 +104,9 @@ def run(mode="full", *, threads=1):
         "density": float(clf.imp_path_["density"][clf.best_level_]),
         "widths": [layer.out_features for layer in compact.layers],
         "layouts": ["csr" if layer.sparse else "dense" for layer in compact.layers],
+        "layer_density": [layer.nnz / (layer.in_features * layer.out_features)
+                          if layer.sparse else float((layer.weight != 0).float().mean())
+                          for layer in compact.layers],
         "dense_bytes": module_nbytes(dense),
         "compact_bytes": compact.nbytes,
         "dense_pickle": pickled_size(dense),
@@ -164,7 +167,8 @@ def describe(r):
     lines = [
         f"ticket: MLP 784-300-100-10 at density {r['density']:.4f} (IMP on "
         f"{r['train_rows']} {r['data']} rows); compact widths {r['widths']}, "
-        f"layouts {r['layouts']}",
+        f"layouts {r['layouts']}, layer densities "
+        f"{[round(d, 4) for d in r['layer_density']]}",
         f"bytes: masked dense {r['dense_bytes']:,}, compact {r['compact_bytes']:,} "
         f"({r['dense_bytes'] / r['compact_bytes']:.1f}x smaller); pickled "
         f"{r['dense_pickle']:,} vs {r['compact_pickle']:,}",
