@@ -15,7 +15,9 @@ paired, needs no custom estimator or scorer, and costs one extra level per IMP
 fit. (A callable scorer reading ``staged_predict_proba`` would avoid that level
 too, but hides the dense net from ``cv_results_``'s parameters.) A third
 scorer, ``weights``, is a plain callable returning ``n_params_``, so the
-ticket sizes land in ``cv_results_`` as well.
+ticket sizes land in ``cv_results_`` as well, and a fourth, ``memorised``,
+records the dense level's accuracy on its own noisy training labels, which
+tells whether the dense net was large enough to memorise the noise.
 
 ``label_noise`` is applied by the estimator inside ``fit``, to the training
 fold only (and its validation split); the CV test fold keeps its clean labels,
@@ -60,6 +62,11 @@ def n_weights(estimator, X, y):
     return estimator.n_params_
 
 
+def dense_train_accuracy(estimator, X, y):
+    """A 'scorer' that records how well level 0 fit its *noisy* training labels."""
+    return estimator.imp_path_["train_accuracy"][0]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
@@ -77,7 +84,8 @@ def main(argv=None):
         PrunedNetClassifier(max_epochs=epochs, lr=0.05, optimizer__momentum=0.9,
                             validation_fraction=0.2, random_state=args.seed),
         {"label_noise": NOISES, "hidden_layer_sizes": widths, "max_levels": [0, levels]},
-        scoring={"accuracy": "accuracy", "ece": ece_scorer, "weights": n_weights},
+        scoring={"accuracy": "accuracy", "ece": ece_scorer, "weights": n_weights,
+                 "memorised": dense_train_accuracy},
         cv=StratifiedKFold(folds, shuffle=True, random_state=args.seed),
         refit=False, n_jobs=args.n_jobs)
     start = time.perf_counter()
@@ -91,10 +99,12 @@ def main(argv=None):
     cv["ece"], cv["ece_std"] = -cv.mean_test_ece, cv.std_test_ece
     cv["acc"], cv["acc_std"] = cv.mean_test_accuracy, cv.std_test_accuracy
     cv["weights"] = cv.mean_test_weights
+    cv["train_acc"] = cv.mean_test_memorised
     table = cv.pivot_table(index=["param_label_noise", "width"], columns="model",
-                           values=["acc", "acc_std", "ece", "ece_std", "weights"])
+                           values=["acc", "acc_std", "ece", "ece_std", "weights", "train_acc"])
     table.columns = [f"{model}_{value}" for value, model in table.columns]
-    table = table[["dense_weights", "ticket_weights", "dense_acc", "dense_acc_std",
+    table = table[["dense_weights", "ticket_weights", "dense_train_acc",
+                   "dense_acc", "dense_acc_std",
                    "ticket_acc", "ticket_acc_std", "dense_ece", "dense_ece_std",
                    "ticket_ece", "ticket_ece_std"]].reset_index()
     table = table.rename(columns={"param_label_noise": "label_noise"})
@@ -106,8 +116,10 @@ def main(argv=None):
     print(f"\n{len(cv)} candidates x {folds} folds in {wall:.0f} s (n_jobs={args.n_jobs})")
 
     fig, (ax_acc, ax_ece) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = dict(zip(sorted(cv.width.unique()), plt.cm.viridis([0.0, 0.4, 0.75, 0.9])))
     for (width, model), part in cv.groupby(["width", "model"]):
-        style = dict(marker="o" if model == "ticket" else "s",
+        # One colour per width; dashed squares for the dense net, solid dots for the ticket.
+        style = dict(marker="o" if model == "ticket" else "s", color=colors[width],
                      linestyle="-" if model == "ticket" else "--", label=f"{model}, h={width}")
         ax_acc.errorbar(part.param_label_noise, part.acc, part.acc_std, capsize=3, **style)
         ax_ece.errorbar(part.param_label_noise, part.ece, part.ece_std, capsize=3, **style)

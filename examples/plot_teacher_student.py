@@ -93,9 +93,9 @@ def main(argv=None):
                 hidden_layer_sizes=(width,), max_epochs=epochs, lr=0.05,
                 optimizer__momentum=0.9, max_levels=levels,
                 validation_fraction=0.2, selection="loss", random_state=seed)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             clf.fit(X[:n_fit], y[:n_fit])
-            wall = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             staged = list(clf.staged_predict_proba(X_test))
             kl_obs = np.array([conditional_kl(p_obs_test, q) for q in staged])
             best = clf.best_level_
@@ -115,7 +115,7 @@ def main(argv=None):
                 "bayes_agree_dense": np.mean(dense.argmax(1) == p_clean_test.argmax(1)),
                 "bayes_agree_ticket": np.mean(ticket.argmax(1) == p_clean_test.argmax(1)),
                 "min_kl_weights": clf.imp_path_["n_params"][kl_obs.argmin()],
-                "wall_s": wall,
+                "wall_s": wall, "cpu_s": cpu,
             })
             paths[seed, teacher_hidden] = (clf.imp_path_["n_params"], kl_obs, best)
             print(f"seed {seed} teacher_hidden {teacher_hidden:>3}: ticket "

@@ -83,9 +83,9 @@ def main(argv=None):
                 optimizer__momentum=0.9, max_levels=levels_to_floor(dense_weights, floor),
                 label_noise=0.2, validation_fraction=0.2, selection="loss",
                 random_state=seed)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             clf.fit(X_fit, y_fit)
-            wall = time.perf_counter() - start
+            wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             path = clf.imp_path_
             test_acc = np.array([np.mean(clf.classes_[p.argmax(1)] == y_test)
                                  for p in clf.staged_predict_proba(X_test)])
@@ -96,7 +96,7 @@ def main(argv=None):
                 "ticket_weights": clf.n_params_, "ticket_test_acc": test_acc[clf.best_level_],
                 "ticket_weights_by_acc": path["n_params"][by_acc],
                 "ticket_test_acc_by_acc": test_acc[by_acc],
-                "levels": len(test_acc) - 1, "wall_s": wall,
+                "levels": len(test_acc) - 1, "wall_s": wall, "cpu_s": cpu,
             })
             paths[seed, h] = (path["n_params"], test_acc, clf.best_level_)
             print(f"seed {seed} width {h:>4}: {path['n_params'][0]:>6} -> ticket "
