@@ -13,7 +13,7 @@ Run ``python benchmarks/bench_training.py [--quick | --smoke]``.
 
 import argparse
 
-import common  # noqa: F401  (puts the checkout on sys.path)
+import common  # also puts the checkout on sys.path
 import numpy as np
 import torch
 import torch.nn.functional as F
