@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-MODULES = ["checkpoints", "datasets", "imp", "masks", "metrics", "modules", "noise",
+MODULES = ["checkpoints", "compact", "datasets", "imp", "masks", "metrics", "modules", "noise",
            "plotting", "training"]
 
 
