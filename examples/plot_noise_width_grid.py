@@ -30,7 +30,7 @@ pruning, ticket chosen by (noisy) validation accuracy, ``n_jobs=2``.
 
 Run::
 
-    python examples/plot_noise_width_grid.py           # ~3 min on 2 CPU cores
+    python examples/plot_noise_width_grid.py           # ~2 min on 2 idle CPU cores
     python examples/plot_noise_width_grid.py --smoke   # seconds
 """
 

@@ -12,9 +12,11 @@ noise (10% of them, also noisy, form the validation split that picks the
 ticket), scored on the 10,000 clean official test images. An MLP
 784-100-100-10 trained with plain SGD (lr 0.1, batch 32) for 120 epochs per
 level, long enough for the dense net to memorise the noisy labels, which the
-effect needs. IMP removes 30% of the remaining weights per level (the paper
-uses 20%; 30% reaches the sweet spot in fewer levels on a laptop) and rewinds
-to the initial weights. ``--full`` uses all 60,000 training images, the paper's
+effect needs (with 30 to 60 epochs it stops at 85 to 93% train accuracy). IMP
+removes 35% of the remaining weights per level for 14 levels, down to 213
+weights (the paper uses 20%; 35% reaches the sweet spot, under 1,000 weights
+with this little data, in half the levels), and rewinds to the initial
+weights. ``--full`` uses all 60,000 training images, the paper's
 LeNet-300-100 and 20% per level (hours on CPU).
 
 Prints the IMP path, the dense-vs-ticket comparison (with the dense net's
