@@ -61,9 +61,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Epochs trained at each level. Sparse tickets win under label noise
         because the dense network memorises the noisy labels and they cannot,
         so the schedule must be long enough for that: check that
-        ``imp_path_["train_accuracy"][0]`` is near 1. 60 epochs of plain SGD
-        suffice for the default MLP on small tabular data such as digits;
-        Fashion-MNIST needs about 120, or SGD with momentum.
+        ``imp_path_["train_accuracy"][0]`` is near 1. How long that takes
+        depends on the data: with 20% noise, MNIST-1D memorises in 30 epochs
+        of SGD with ``optimizer__momentum=0.9``, Fashion-MNIST needs about
+        120 epochs of plain SGD at batch 32, and digits reaches only 0.80
+        train accuracy after 60 epochs of plain SGD.
     batch_size : int, default=128
     lr : float, default=0.1
         Learning rate.
