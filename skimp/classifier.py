@@ -298,8 +298,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         hidden = self._validate_extra_params()
-        X, y = validate_data(self, X, y, dtype=(np.float32, np.float64),
-                             allow_nd=self.module is not None, ensure_min_samples=2)
+        with _explain_string_features():
+            X, y = validate_data(self, X, y, dtype=(np.float32, np.float64),
+                                 allow_nd=self.module is not None, ensure_min_samples=2)
         check_classification_targets(y)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         n_classes = len(self.classes_)
@@ -390,8 +391,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _logits(self, X, module=None):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
-                          allow_nd=self.module is not None)
+        with _explain_string_features():
+            X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
+                              allow_nd=self.module is not None)
         X = torch.as_tensor(X, dtype=torch.float32)
         with _torch_threads(self.n_threads), torch.no_grad():
             if module is None:
@@ -549,6 +551,20 @@ def _torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def _explain_string_features():
+    """Add the fix to numpy's error for string features."""
+    try:
+        yield
+    except ValueError as exc:
+        if "could not convert string" not in str(exc):
+            raise
+        raise ValueError(
+            f"{exc}. PrunedNetClassifier needs numeric features; encode string "
+            f"columns first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
+            f"Pipeline.") from exc
 
 
 def _unpruned(module):

@@ -21,7 +21,7 @@ FIT_CASES = [
     ("nan in y", {}, X, y_nan, ValueError, "Input y contains NaN"),
     ("continuous y", {}, X, X[:, 0], ValueError, "Unknown label type: continuous"),
     ("single class", {}, X, np.zeros(40, int), ValueError, "at least 2 classes"),
-    ("string features", {}, np.array([["a"] * 5] * 40), y, ValueError, "could not convert string"),
+    ("string features", {}, np.array([["a"] * 5] * 40), y, ValueError, r"could not convert string.*encode string columns first.*OneHotEncoder"),
     ("empty X", {}, np.empty((0, 5)), np.empty(0, int), ValueError, "0 sample"),
     ("length mismatch", {}, X, y[:-1], ValueError, "inconsistent numbers of samples"),
     ("3-D X into the MLP", {}, X.reshape(40, 5, 1), y, ValueError, "Found array with dim 3"),
@@ -72,3 +72,9 @@ def test_predict_before_fit():
 
     with pytest.raises(NotFittedError):
         fast_clf().predict(X)
+
+
+def test_string_features_at_predict():
+    clf = fast_clf().fit(X, y)
+    with pytest.raises(ValueError, match="encode string columns first"):
+        clf.predict(np.array([["a"] * 5] * 3))
