@@ -8,7 +8,9 @@ permutation, ``F.cross_entropy``, ``SGD.step`` and an in-place mask multiply
 after every step. Same ``skimp.modules.MLP``, data, batch size, optimizer,
 learning rate and torch threads.
 
-Run ``python benchmarks/bench_training.py [--quick | --smoke]``.
+Run ``python benchmarks/bench_training.py [--quick | --smoke] [--device cuda]``.
+On CUDA both sides keep the data on the device and every timed level ends
+with ``torch.cuda.synchronize()``, so a ratio counts finished work only.
 """
 
 import argparse
@@ -57,13 +59,15 @@ CASES = {
 class SkimpLevel:
     """One IMP level through skimp's own objects, as ``fit`` builds them."""
 
-    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0):
+    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0, device="cpu"):
         clf = PrunedNetClassifier(hidden_layer_sizes=hidden, max_epochs=epochs,
                                   batch_size=batch_size, lr=lr, random_state=seed)
         n_classes = int(y.max()) + 1
         clf.classes_ = np.arange(n_classes)
-        net = clf._build_net(X.shape[1:], n_classes, hidden, torch.device("cpu"), seed)
-        Xt, yt = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.long)
+        self.device = torch.device(device)
+        net = clf._build_net(X.shape[1:], n_classes, hidden, self.device, seed)
+        Xt = torch.as_tensor(X, device=self.device)
+        yt = torch.as_tensor(y, dtype=torch.long, device=self.device)
         self.runner = ImpRunner(
             net, prunable_parameter_names(net.module_, MLP.unpruned_layers),
             (Xt, yt, Xt[:10], yt[:10]), max_epochs=epochs, rewind_epoch=0,
@@ -76,15 +80,18 @@ class SkimpLevel:
         self.level += 1
         self.runner.prepare_level(self.level)
         self.runner.train_level(self.level)
+        _synchronize(self.device)
 
 
 class HandLevel:
     """The minimal torch loop: what one level costs without any framework."""
 
-    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0):
+    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0, device="cpu"):
         torch.manual_seed(seed)
-        self.model = MLP(X.shape[1], int(y.max()) + 1, hidden)
-        self.X, self.y = torch.as_tensor(X), torch.as_tensor(y, dtype=torch.long)
+        self.device = torch.device(device)
+        self.model = MLP(X.shape[1], int(y.max()) + 1, hidden).to(self.device)
+        self.X = torch.as_tensor(X, device=self.device)
+        self.y = torch.as_tensor(y, dtype=torch.long, device=self.device)
         self.epochs, self.batch_size, self.lr = epochs, batch_size, lr
         self.generator = torch.Generator().manual_seed(seed)
         self.init = {k: v.clone() for k, v in self.model.state_dict().items()}
@@ -98,7 +105,7 @@ class HandLevel:
         model.train()
         n = len(X)
         for _ in range(self.epochs):
-            order = torch.randperm(n, generator=self.generator)
+            order = torch.randperm(n, generator=self.generator).to(self.device)
             for start in range(0, n, self.batch_size):
                 idx = order[start:start + self.batch_size]
                 optimizer.zero_grad()
@@ -107,10 +114,16 @@ class HandLevel:
                 with torch.no_grad():
                     for weight, keep in self.masks:
                         weight.mul_(keep)
+        _synchronize(self.device)
+
+
+def _synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None,
-        subset="train"):
+        subset="train", device="cpu"):
     """Time both sides of ``case`` and return the ratio summary (skimp / hand)."""
     spec = CASES[case]
     rows = rows or spec["rows"]
@@ -119,15 +132,15 @@ def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None,
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        skimp_side = SkimpLevel(X, y, spec["hidden"], epochs, batch_size, lr)
-        hand_side = HandLevel(X, y, spec["hidden"], epochs, batch_size, lr)
+        skimp_side = SkimpLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device)
+        hand_side = HandLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device)
         times = common.interleaved(skimp_side, hand_side, repeats=repeats)
     finally:
         torch.set_num_threads(previous)
     summary = common.ratio_summary(*times)
     widths = "-".join(map(str, (X.shape[1], *spec["hidden"], int(y.max()) + 1)))
     summary.update(case=case, model=f"MLP {widths}", rows=len(X), data=source,
-                   epochs=epochs, batch_size=batch_size, threads=threads)
+                   epochs=epochs, batch_size=batch_size, threads=threads, device=device)
     return summary
 
 
@@ -143,7 +156,7 @@ SIZES = {
 
 def describe(s):
     return (f"{s['model']}, {s['rows']} rows ({s['data']}), batch {s['batch_size']}, "
-            f"{s['epochs']} epoch(s)/level, {s['threads']} thread(s): "
+            f"{s['epochs']} epoch(s)/level, {s['threads']} thread(s), {s['device']}: "
             f"skimp {s['a_s']:.3f} s, hand loop {s['b_s']:.3f} s per level; "
             f"ratio median {s['median']:.3f}, min {s['min']:.3f} ({s['pairs']} pairs)")
 
@@ -152,11 +165,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help='e.g. "cuda"')
     args = parser.parse_args(argv)
     results = []
     for case, (epochs, repeats, rows, subset) in SIZES[common.mode(args)].items():
         s = run(case, epochs=epochs, repeats=repeats, threads=args.threads, rows=rows,
-                subset=subset)
+                subset=subset, device=args.device)
         print(describe(s), flush=True)
         results.append(s)
     return results

@@ -47,7 +47,8 @@ def machine_info(threads, device="cpu"):
         "sklearn": sklearn.__version__,
         "joblib": joblib.__version__,
         "torch threads": threads,
-        "device": device,
+        "device": device if not str(device).startswith("cuda")
+        or not torch.cuda.is_available() else f"{device} ({torch.cuda.get_device_name(device)})",
     }
 
 

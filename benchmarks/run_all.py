@@ -3,6 +3,7 @@
     python benchmarks/run_all.py            # the measurement (~10 min on 2 cores)
     python benchmarks/run_all.py --quick    # ~1 min; rough numbers
     python benchmarks/run_all.py --smoke    # seconds, for the test suite; no numbers
+    python benchmarks/run_all.py --device cuda --only training   # on a GPU
 
 Prints the machine, then each benchmark's details, then a Markdown table of
 the ratios. Each ratio interleaves its two sides (A, B, A, B, ...) after a
@@ -30,6 +31,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
     parser.add_argument("--only", nargs="+", choices=BENCHES, default=BENCHES)
+    parser.add_argument("--device", default="cpu",
+                        help='where the training benchmark runs, e.g. "cuda"')
     args = parser.parse_args(argv)
     threads = 1
     torch.set_num_threads(threads)
@@ -37,7 +40,7 @@ def main(argv=None):
     mode = common.mode(args)
     flag = [] if mode == "full" else [f"--{mode}"]
     print("skimp benchmarks" + ("" if mode == "full" else f" (--{mode}: not a measurement)"))
-    print(common.format_info(common.machine_info(threads)))
+    print(common.format_info(common.machine_info(threads, args.device)))
     print(f"  {'command':<14} {' '.join([os.path.basename(sys.executable), *sys.argv])}")
     print(f"  {'load average':<14} {', '.join(f'{v:.2f}' for v in os.getloadavg())} (before)")
     table = []
@@ -45,8 +48,8 @@ def main(argv=None):
 
     if "training" in args.only:
         print("\n== 1. training overhead: one IMP level, skimp / minimal torch loop ==")
-        for r in bench_training.main(flag):
-            table.append((f"1. training, {r['model']}, {r['rows']} rows",
+        for r in bench_training.main([*flag, "--device", args.device]):
+            table.append((f"1. training, {r['model']}, {r['rows']} rows, {r['device']}",
                           f"{r['median']:.3f}x", f"{r['min']:.3f}x", "<= 1.15x"))
     if "patience" in args.only:
         print("\n== 2. early stopping: patience vs full IMP run ==")
