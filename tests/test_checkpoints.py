@@ -200,3 +200,25 @@ def test_cuda_fit_unpickles_with_cpu_tensors_only(digits):
     assert b"cuda" not in state
     clone = pickle.loads(pickle.dumps(clf))
     assert np.allclose(clone.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback without CUDA")
+def test_net_saved_for_cuda_loads_on_cpu_only_machine(digits):
+    """The CPU-only half of a CUDA round trip, runnable without a GPU.
+
+    A fit on CUDA pickles its net with ``device="cuda"``; unpickled where torch
+    sees no CUDA, skorch maps the weights to the CPU and the mask must follow.
+    """
+    from skorch.exceptions import DeviceWarning
+
+    X, y = digits
+    clf = fast_clf(optimizer__momentum=0.9).fit(X, y)
+    expected = clf.predict_proba(X)
+    clf.net_.device = "cuda"  # what a CUDA fit records
+    with pytest.warns(DeviceWarning) as caught:
+        clone = pickle.loads(pickle.dumps(clf))
+    assert all("not available" in str(w.message) or "no CUDA devices" in str(w.message)
+               for w in caught)
+    assert str(clone.net_.device) == "cpu"
+    assert all(t.device.type == "cpu" for t in clone.net_.mask_.tensors.values())
+    np.testing.assert_array_equal(clone.predict_proba(X), expected)
