@@ -18,7 +18,7 @@ def make_data():
 
 
 def make_estimator(checkpoint_dir=None, max_levels=6):
-    return PrunedNetClassifier(hidden_layer_sizes=(64,), max_epochs=6, max_levels=max_levels,
+    return PrunedNetClassifier(hidden_layer_sizes=(64,), max_epochs=40, max_levels=max_levels,
                                label_noise=0.2, random_state=0, checkpoint_dir=checkpoint_dir,
                                verbose=1)
 
