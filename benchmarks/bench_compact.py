@@ -71,33 +71,28 @@ def run(mode="full", *, threads=1):
     dense = clf.level_module(clf.best_level_).cpu()
     compact = clf.compact_module()
     X_test = torch.as_tensor(X_test, dtype=torch.float32)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     rows = []
-    try:
-        with torch.inference_mode():
-            error = float((dense(X_test) - compact(X_test)).abs().max())
-            for batch in size["batch_sizes"]:
-                Xb = X_test[:batch]
-                # Enough calls per measurement to last ~0.1 s or more.
-                calls = max(1, 2_000 // batch) * size["calls"]
+    with common.torch_threads(threads), torch.inference_mode():
+        error = float((dense(X_test) - compact(X_test)).abs().max())
+        for batch in size["batch_sizes"]:
+            Xb = X_test[:batch]
+            # Enough calls per measurement to last ~0.1 s or more.
+            calls = max(1, 2_000 // batch) * size["calls"]
 
-                def time_dense():
-                    for _ in range(calls):
-                        dense(Xb)
+            def time_dense():
+                for _ in range(calls):
+                    dense(Xb)
 
-                def time_compact():
-                    for _ in range(calls):
-                        compact(Xb)
+            def time_compact():
+                for _ in range(calls):
+                    compact(Xb)
 
-                times = common.interleaved(time_dense, time_compact,
-                                           repeats=size["repeats"])
-                summary = common.ratio_summary(*times)
-                summary.update(batch=batch, dense_ms=summary["a_s"] / calls * 1e3,
-                               compact_ms=summary["b_s"] / calls * 1e3)
-                rows.append(summary)
-    finally:
-        torch.set_num_threads(previous)
+            times = common.interleaved(time_dense, time_compact,
+                                       repeats=size["repeats"])
+            summary = common.ratio_summary(*times)
+            summary.update(batch=batch, dense_ms=summary["a_s"] / calls * 1e3,
+                           compact_ms=summary["b_s"] / calls * 1e3)
+            rows.append(summary)
     return {
         "data": source,
         "train_rows": n_train,
@@ -190,15 +185,11 @@ def main(argv=None):
     mode = common.mode(args)
     result = run(mode, threads=args.threads)
     print(describe(result), flush=True)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    try:
+    with common.torch_threads(args.threads):
         if mode == "full":
             result["sweep"] = layer_sweep()
         else:
             result["sweep"] = layer_sweep(shapes=((100, 300),), densities=(0.05, 0.5), calls=3)
-    finally:
-        torch.set_num_threads(previous)
     print(describe_sweep(result["sweep"]), flush=True)
     return result
 

@@ -88,12 +88,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
     args = parser.parse_args(argv)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with common.torch_threads(1):
         result = run(common.mode(args))
-    finally:
-        torch.set_num_threads(previous)
     print(describe(result), flush=True)
     return result
 

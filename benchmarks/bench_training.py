@@ -129,14 +129,10 @@ def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None,
     rows = rows or spec["rows"]
     X, y, source = (mnist_scale_data(rows, subset) if case == "mnist"
                     else spec["data"](rows))
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with common.torch_threads(threads):
         skimp_side = SkimpLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device)
         hand_side = HandLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device)
         times = common.interleaved(skimp_side, hand_side, repeats=repeats)
-    finally:
-        torch.set_num_threads(previous)
     summary = common.ratio_summary(*times)
     widths = "-".join(map(str, (X.shape[1], *spec["hidden"], int(y.max()) + 1)))
     summary.update(case=case, model=f"MLP {widths}", rows=len(X), data=source,
