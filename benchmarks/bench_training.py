@@ -1,7 +1,7 @@
 """Target 1: overhead of one IMP level's training over a minimal torch loop.
 
 Side A is skimp's real code path: the ``MaskedNet`` that
-``PrunedNetClassifier`` builds, driven by ``ImpRunner.prepare_level`` and
+``PrunedNetClassifier`` builds (through ``skimp.training.build_net``), driven by ``ImpRunner.prepare_level`` and
 ``ImpRunner.train_level`` with a pruning mask active. Side B is the loop a
 careful user would write by hand: pre-built tensors indexed by a random
 permutation, ``F.cross_entropy``, ``SGD.step`` and an in-place mask multiply
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from skimp import PrunedNetClassifier
+from skimp.training import build_net
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
@@ -60,12 +60,13 @@ class SkimpLevel:
     """One IMP level through skimp's own objects, as ``fit`` builds them."""
 
     def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0, device="cpu"):
-        clf = PrunedNetClassifier(hidden_layer_sizes=hidden, max_epochs=epochs,
-                                  batch_size=batch_size, lr=lr, random_state=seed)
         n_classes = int(y.max()) + 1
-        clf.classes_ = np.arange(n_classes)
         self.device = torch.device(device)
-        net = clf._build_net(X.shape[1:], n_classes, hidden, self.device, seed)
+        torch.manual_seed(seed)
+        net = build_net(MLP, n_classes=n_classes, random_state=seed, max_epochs=epochs,
+                        batch_size=batch_size, lr=lr, device=self.device,
+                        module__n_features=X.shape[1], module__n_classes=n_classes,
+                        module__hidden_layer_sizes=hidden)
         Xt = torch.as_tensor(X, device=self.device)
         yt = torch.as_tensor(y, dtype=torch.long, device=self.device)
         self.runner = ImpRunner(

@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
 # The estimator's own way to set torch's threads for a while and restore them.
-from skimp.classifier import _torch_threads as torch_threads  # noqa: E402, F401
+from skimp.training import torch_threads  # noqa: E402, F401
 
 
 def cpu_model():

@@ -16,8 +16,10 @@ match is reported with a warning and recomputed.
 """
 
 import hashlib
+import inspect
 import io
 import json
+import linecache
 import os
 import tempfile
 import warnings
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["run_key", "CheckpointStore"]
+__all__ = ["run_key", "describe_architecture", "CheckpointStore"]
 
 # Parameters that cannot change what any single level computes. Leaving them
 # out of the key lets a rerun with more levels or another selection rule reuse
@@ -47,7 +49,51 @@ def _describe(value):
     return repr(value)
 
 
-def run_key(params, X, y):
+def describe_architecture(module):
+    """A stable text for a network's architecture and code.
+
+    It lists the name, shape and dtype of every parameter and buffer, and
+    the source of every module class in the network that is not torch's own
+    (its functions' bytecode where Python cannot read the source). A class edited in a notebook (a new ``forward``
+    or new layer sizes under the same name) therefore gets another text.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    text : str
+    """
+    parts = [f"{kind}:{name}:{tuple(t.shape)}:{t.dtype}"
+             for kind, items in (("param", module.named_parameters()),
+                                 ("buffer", module.named_buffers()))
+             for name, t in items]
+    classes = {type(sub) for sub in module.modules()}
+    for cls in sorted(classes, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
+        if cls.__module__.startswith("torch."):
+            continue
+        try:
+            # A file edited since it was first read must be read again.
+            linecache.checkcache(inspect.getsourcefile(cls))
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):  # defined where Python keeps no source
+            source = _describe_code(cls)
+        parts.append(f"class:{cls.__module__}.{cls.__qualname__}:{source}")
+    return "\n".join(parts)
+
+
+def _describe_code(cls):
+    """The bytecode of a class's own functions, when its source is unknown."""
+    parts = []
+    for name, value in sorted(vars(cls).items()):
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            parts.append(f"{name}:{code.co_code.hex()}:{code.co_consts!r}:{code.co_names!r}")
+    return "<bytecode>" + ";".join(parts)
+
+
+def run_key(params, X, y, module=None):
     """Hash of everything that determines a run's levels.
 
     Parameters
@@ -56,6 +102,9 @@ def run_key(params, X, y):
         The estimator's ``get_params()``, including ``random_state``.
     X, y : ndarray
         The data passed to ``fit``, as validated.
+    module : torch.nn.Module, default=None
+        The initialized network; its :func:`describe_architecture` joins the
+        key, so a changed network never reuses another's levels.
 
     Returns
     -------
@@ -65,6 +114,8 @@ def run_key(params, X, y):
     digest = hashlib.sha256()
     for name in sorted(set(params) - _KEY_EXCLUDED):
         digest.update(f"{name}={_describe(params[name])};".encode())
+    if module is not None:
+        digest.update(describe_architecture(module).encode())
     for array in (X, y):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype}{array.shape}".encode())
@@ -94,11 +145,28 @@ class CheckpointStore:
         The user's ``checkpoint_dir``.
     key : str
         From :func:`run_key`.
+
+    Raises
+    ------
+    ValueError
+        If ``directory`` is a file or the folder cannot be written.
     """
 
     def __init__(self, directory, key):
-        self.path = Path(directory) / key
-        self.path.mkdir(parents=True, exist_ok=True)
+        directory = Path(directory)
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(
+                f"checkpoint_dir={str(directory)!r} is a file; pass a folder (it is "
+                f"created if missing), or checkpoint_dir=None to fit without "
+                f"checkpoints.")
+        self.path = directory / key
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=self.path).close()
+        except OSError as exc:
+            raise ValueError(
+                f"checkpoint_dir={str(directory)!r} cannot be written ({exc}); pass "
+                f"a folder you can write to, or checkpoint_dir=None.") from exc
 
     def _files(self, level):
         return self.path / f"level_{level:03d}.pt", self.path / f"level_{level:03d}.json"

@@ -2,6 +2,7 @@
 
 import contextlib
 import copy
+import inspect
 import math
 import os
 import warnings
@@ -10,6 +11,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -23,13 +25,23 @@ from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
 from skimp.noise import symmetric_label_noise
-from skimp.training import MaskedNet
+from skimp.training import build_net, torch_threads
 
 __all__ = ["PrunedNetClassifier"]
 
 # skorch-style parameters routed to the inner net, e.g. ``optimizer__momentum``.
 NET_PREFIXES = ("module__", "optimizer__", "criterion__", "callbacks__",
                 "iterator_train__", "iterator_valid__")
+
+# Prefixed parameters that skimp sets itself, and what to use instead.
+_OWN_SETTINGS = {
+    "iterator_train__generator": "random_state, which seeds the batch order",
+}
+_OWN_MLP_SETTINGS = {
+    "module__hidden_layer_sizes": "hidden_layer_sizes",
+    "module__n_features": "nothing: the default MLP takes its input width from X",
+    "module__n_classes": "nothing: the default MLP takes its output width from y",
+}
 
 
 class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
@@ -143,6 +155,10 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Nonzero prunable weights in the chosen ticket.
     noise_mask_ : ndarray of bool of shape (n_samples,)
         True for the fit rows whose label ``label_noise`` redrew.
+    validation_mask_ : ndarray of bool of shape (n_samples,)
+        True for the fit rows held out to choose the ticket. The split is
+        stratified and holds at least one row of every class, as does the
+        training side.
 
     See Also
     --------
@@ -214,6 +230,18 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     def _net_params(self):
         return {k: v for k, v in vars(self).items() if k.startswith(NET_PREFIXES)}
 
+    def _extra_params(self):
+        """Constructor keywords that are not named parameters.
+
+        They are the prefixed net parameters and, until ``fit`` rejects them,
+        misspelt names: both are returned by ``get_params`` so that ``clone``
+        (and so ``cross_val_score`` and ``GridSearchCV``) carries a typo to
+        ``fit``, which raises, instead of dropping it silently.
+        """
+        named = set(self._get_param_names())
+        return {k: v for k, v in vars(self).items()
+                if k not in named and not k.endswith("_") and not k.startswith("_")}
+
     def get_params(self, deep=True):
         """Get parameters, including the skorch-style prefixed ones.
 
@@ -226,7 +254,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         params : dict
         """
-        return {**super().get_params(deep=deep), **self._net_params()}
+        return {**super().get_params(deep=deep), **self._extra_params()}
 
     def set_params(self, **params):
         """Set parameters, including new skorch-style prefixed ones.
@@ -246,15 +274,26 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting ----------------------------------------------------------
 
-    def _validate_extra_params(self):
-        unknown = [k for k in vars(self) if k not in self._get_param_names()
-                   and not k.startswith(NET_PREFIXES) and not k.endswith("_")
-                   and not k.startswith("_")]
+    def _check_settings(self):
+        """Checks of the parameters that ``_parameter_constraints`` cannot express.
+
+        Returns
+        -------
+        hidden_layer_sizes : tuple of int
+        """
+        unknown = sorted(set(self._extra_params()) - set(self._net_params()))
         if unknown:
             raise TypeError(
                 f"PrunedNetClassifier got unexpected parameters {unknown}; extra "
                 f"parameters must carry one of the prefixes {list(NET_PREFIXES)}, "
                 f"e.g. optimizer__momentum=0.9.")
+        clashes = dict(_OWN_SETTINGS, **(_OWN_MLP_SETTINGS if self.module is None else {}))
+        for name in self._net_params():
+            if name in clashes:
+                raise ValueError(
+                    f"{name} is set by skimp itself"
+                    f"{' for the default MLP' if name in _OWN_MLP_SETTINGS else ''}; "
+                    f"use {clashes[name]}.")
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not sizes or any(not isinstance(h, Integral) or h < 1 for h in sizes):
@@ -265,25 +304,35 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"rewind_epoch={self.rewind_epoch} must be below max_epochs="
                 f"{self.max_epochs}: rewinding needs weights from an epoch "
                 f"that is trained before the end of the schedule.")
+        closure = inspect.signature(self.optimizer.step).parameters.get("closure")
+        if closure is not None and closure.default is inspect.Parameter.empty:
+            raise ValueError(
+                f"optimizer={self.optimizer.__name__} needs a closure at every step "
+                f"(it re-evaluates the loss), which IMP's training loop does not "
+                f"give; use an optimizer that steps once, such as torch.optim.SGD "
+                f"or torch.optim.Adam.")
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"device={self.device!r} was requested but CUDA is not available "
                 f"on this machine (torch {torch.__version__}); use device='cpu'.")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(
+                f"device={self.device!r} was requested but MPS is not available; "
+                f"use device='cpu'.")
         if self.checkpoint_dir is not None and not isinstance(self.random_state, Integral):
             raise ValueError(
                 f"checkpoint_dir needs an int random_state (got "
                 f"{self.random_state!r}): a resumed run must redraw the same "
                 f"initial weights, label noise and validation split.")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but MPS is not available; "
-                f"use device='cpu'.")
         return sizes
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Fit the network by IMP and keep the best ticket.
+
+        The fitted attributes are set only when the fit succeeds: a fit that
+        raises leaves a fitted estimator as it was, and a fresh one unfitted.
 
         Parameters
         ----------
@@ -297,21 +346,36 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         self : PrunedNetClassifier
             The fitted estimator.
         """
-        hidden = self._validate_extra_params()
+        # validate_data sets n_features_in_ and feature_names_in_ as it goes;
+        # everything else is computed locally and assigned at the end.
+        before = dict(vars(self))
+        try:
+            fitted = self._fit(X, y)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+        vars(self).update(fitted)
+        return self
+
+    def _fit(self, X, y):
+        """Run the whole fit; return the fitted attributes."""
+        hidden = self._check_settings()
         with _explain_string_features():
             X, y = validate_data(self, X, y, dtype=(np.float32, np.float64),
                                  allow_nd=self.module is not None, ensure_min_samples=2)
         check_classification_targets(y)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        n_classes = len(self.classes_)
+        classes, y_idx = np.unique(y, return_inverse=True)
+        n_classes = len(classes)
         if n_classes < 2:
             raise ValueError(
                 f"PrunedNetClassifier needs at least 2 classes, but y holds only "
-                f"one class ({self.classes_[0]!r}).")
+                f"one class ({classes[0]!r}).")
         rng = check_random_state(self.random_state)
         noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
-        train_idx, val_idx = self._validation_split(y_idx, split_seed)
-        y_noisy, self.noise_mask_ = symmetric_label_noise(
+        train_idx, val_idx = _validation_split(y_idx, classes, self.validation_fraction,
+                                               split_seed)
+        y_noisy, noise_mask = symmetric_label_noise(
             y_idx, self.label_noise, n_classes=n_classes, random_state=noise_seed)
 
         device = torch.device(self.device)
@@ -320,52 +384,46 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         yt = torch.as_tensor(y_noisy, dtype=torch.long, device=device)
         data = (Xt[train_idx], yt[train_idx], Xt[val_idx], yt[val_idx])
 
-        store = None
-        if self.checkpoint_dir is not None:
-            store = CheckpointStore(self.checkpoint_dir, run_key(self.get_params(), X, y))
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                _torch_threads(self.n_threads):
+                torch_threads(self.n_threads):
             torch.manual_seed(torch_seed)
             net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
-            runner = ImpRunner(
-                net, prunable_parameter_names(net.module_, _unpruned(net.module_)),
-                data, max_epochs=self.max_epochs, rewind_epoch=self.rewind_epoch,
-                pruning_fraction=self.pruning_fraction, max_levels=self.max_levels,
-                patience=self.patience, selection=self.selection, verbose=self.verbose,
-                store=store)
-            self.best_level_ = runner.run()
-        runner.load_level(self.best_level_)
-        if runner.interrupted:
+            _check_output_width(net.module_, data[0][:2], n_classes)
+            prunable = prunable_parameter_names(net.module_, _unpruned(net.module_))
+            if not prunable:
+                raise ValueError(
+                    f"{type(net.module_).__name__} has no weights to prune: IMP prunes "
+                    f"the weights of Linear and Conv layers, and every such layer is "
+                    f"missing or named in unpruned_layers "
+                    f"({_unpruned(net.module_)!r}). Add a Linear or Conv layer, or "
+                    f"keep fewer layers dense.")
+            store = None
+            if self.checkpoint_dir is not None:
+                store = CheckpointStore(self.checkpoint_dir, run_key(
+                    self.get_params(), X, y, module=net.module_))
+            result = ImpRunner(
+                net, prunable, data, max_epochs=self.max_epochs,
+                rewind_epoch=self.rewind_epoch, pruning_fraction=self.pruning_fraction,
+                max_levels=self.max_levels, patience=self.patience,
+                selection=self.selection, verbose=self.verbose, store=store).run()
+        if result.interrupted:
             warnings.warn(
-                f"fit was interrupted during IMP level {len(runner.states)}; keeping "
-                f"the best of the {len(runner.states)} finished levels (level "
-                f"{self.best_level_}).", UserWarning, stacklevel=2)
-
-        self.net_ = net
-        self.imp_path_ = {k: np.asarray(v) for k, v in runner.path.items()}
-        self._level_states = runner.states
-        self.n_params_ = int(self.imp_path_["n_params"][self.best_level_])
-        self.sparsity_ = 1.0 - float(self.imp_path_["density"][self.best_level_])
-        return self
-
-    def _validation_split(self, y_idx, seed):
-        """Stratified train/validation row indices, on the labels as given."""
-        n = len(y_idx)
-        counts = np.bincount(y_idx)
-        if counts.min() < 2:
-            rare = self.classes_[counts < 2].tolist()
-            raise ValueError(
-                f"Classes {rare} have fewer than 2 rows; the stratified "
-                f"validation split needs at least one row of every class on each "
-                f"side. Collect more rows of these classes or remove them.")
-        n_val = max(math.ceil(self.validation_fraction * n), len(counts))
-        if n - n_val < len(counts):
-            raise ValueError(
-                f"With {n} rows and {len(counts)} classes, validation_fraction="
-                f"{self.validation_fraction} leaves fewer training rows than "
-                f"classes; lower validation_fraction or pass more rows.")
-        return train_test_split(np.arange(n), test_size=n_val, stratify=y_idx,
-                                random_state=seed)
+                f"fit was interrupted during IMP level {len(result.states)}; keeping "
+                f"the best of the {len(result.states)} finished levels (level "
+                f"{result.best_level}).", UserWarning, stacklevel=3)
+        best = result.best_level
+        return {
+            "classes_": classes,
+            "noise_mask_": noise_mask,
+            "validation_mask_": np.isin(np.arange(len(y_idx)), val_idx),
+            "net_": net,
+            "imp_path_": result.path,
+            "best_level_": best,
+            "n_params_": int(result.path["n_params"][best]),
+            "sparsity_": 1.0 - float(result.path["density"][best]),
+            "_level_states": result.states,
+            "_input_shape": tuple(X.shape[1:]),
+        }
 
     def _build_net(self, input_shape, n_classes, hidden, device, seed):
         module_params = {}
@@ -378,14 +436,10 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             module = copy.deepcopy(self.module)
         else:
             module = self.module
-        net = MaskedNet(
-            module=module, criterion=torch.nn.CrossEntropyLoss,
-            optimizer=self.optimizer, lr=self.lr, max_epochs=self.max_epochs,
-            batch_size=self.batch_size, device=device, verbose=0,
-            classes=list(range(n_classes)),
-            iterator_train__generator=torch.Generator().manual_seed(int(seed)),
-            **module_params, **self._net_params())
-        return net.initialize()
+        return build_net(module, n_classes=n_classes, random_state=seed,
+                         max_epochs=self.max_epochs, batch_size=self.batch_size,
+                         lr=self.lr, optimizer=self.optimizer, device=device,
+                         **module_params, **self._net_params())
 
     # -- prediction -------------------------------------------------------
 
@@ -394,8 +448,17 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         with _explain_string_features():
             X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
                               allow_nd=self.module is not None)
+        if X.shape[1:] != self._input_shape:
+            raise ValueError(
+                f"X has rows of shape {X.shape[1:]}, but PrunedNetClassifier was "
+                f"fitted on rows of shape {self._input_shape}; pass X of shape "
+                f"(n_samples, {', '.join(map(str, self._input_shape))}).")
+        if not X.flags.writeable:
+            # torch warns on wrapping read-only memory (pandas copy-on-write
+            # frames, joblib memmaps); a float32 copy is cheap next to the net.
+            X = X.astype(np.float32)
         X = torch.as_tensor(X, dtype=torch.float32)
-        with _torch_threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.n_threads), torch.no_grad():
             if module is None:
                 return self.net_.forward(X, device="cpu").double()
             device = next(module.parameters()).device
@@ -485,9 +548,10 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             In eval mode, on the fitted device; pruned weights are exactly 0.
         """
         check_is_fitted(self)
-        if level not in range(len(self._level_states)):
-            raise ValueError(f"level must be one of {self.imp_path_['level'].tolist()}, "
-                             f"got {level!r}.")
+        if (not isinstance(level, Integral) or isinstance(level, bool)
+                or level not in range(len(self._level_states))):
+            raise ValueError(f"level must be an int, one of "
+                             f"{self.imp_path_['level'].tolist()}, got {level!r}.")
         module = copy.deepcopy(self.net_.module_)
         module.load_state_dict(self._level_states[level].state_dict())
         return module.eval()
@@ -534,23 +598,30 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         for level in self.imp_path_["level"]:
             yield torch.softmax(self._logits(X, self.level_module(int(level))), dim=1).numpy()
 
+    def staged_score(self, X, y):
+        """Accuracy on (X, y) at every IMP level, level 0 first.
+
+        Like ``staged_score`` of sklearn's boosting models: the sparse double
+        descent curve on held-out data is ``list(clf.staged_score(X, y))``
+        against ``imp_path_["n_params"]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True labels, from ``classes_``.
+
+        Yields
+        ------
+        score : float
+        """
+        for proba in self.staged_predict_proba(X):
+            yield accuracy_score(y, self.classes_[proba.argmax(1)])
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-@contextlib.contextmanager
-def _torch_threads(n_threads):
-    if n_threads is None or n_threads == torch.get_num_threads():
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextlib.contextmanager
@@ -569,4 +640,65 @@ def _explain_string_features():
 
 def _unpruned(module):
     return getattr(module, "unpruned_layers", ())
+
+
+def _validation_split(y_idx, classes, fraction, seed):
+    """Stratified train/validation row indices holding every class on each side.
+
+    sklearn's stratified split rounds small classes down to no validation
+    row when a large class dominates; such classes then get one row moved
+    over from the training side, so that validation scores see every class.
+    """
+    n = len(y_idx)
+    counts = np.bincount(y_idx, minlength=len(classes))
+    if counts.min() < 2:
+        rare = classes[counts < 2].tolist()
+        raise ValueError(
+            f"Classes {rare} have fewer than 2 rows; the stratified "
+            f"validation split needs at least one row of every class on each "
+            f"side. Collect more rows of these classes or remove them.")
+    n_val = max(math.ceil(fraction * n), len(counts))
+    if n - n_val < len(counts):
+        raise ValueError(
+            f"With {n} rows and {len(counts)} classes, validation_fraction="
+            f"{fraction} leaves fewer training rows than classes; lower "
+            f"validation_fraction or pass more rows.")
+    train_idx, val_idx = train_test_split(np.arange(n), test_size=n_val, stratify=y_idx,
+                                          random_state=seed)
+    missing = np.setdiff1d(np.arange(len(classes)), y_idx[val_idx])
+    if missing.size:
+        rng = np.random.RandomState(seed)
+        moved = [rng.choice(train_idx[y_idx[train_idx] == c]) for c in missing]
+        train_idx = np.setdiff1d(train_idx, moved)
+        val_idx = np.concatenate([val_idx, moved])
+    return train_idx, val_idx
+
+
+def _check_output_width(module, rows, n_classes):
+    """Run two rows through the network; its logits must be one per class.
+
+    The dry run also gives lazy layers (``torch.nn.LazyLinear``, ...) their
+    shapes before any weight is pruned or saved. Eval mode and no_grad keep
+    it from touching BatchNorm statistics or any random state.
+    """
+    module.eval()
+    try:
+        with torch.no_grad():
+            logits = module(rows)
+    except Exception as exc:
+        raise ValueError(
+            f"{type(module).__name__} failed on the first 2 rows of X (shape "
+            f"{tuple(rows.shape)}): {type(exc).__name__}: {exc}") from exc
+    finally:
+        module.train()
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(
+            f"{type(module).__name__} must return a 2-D tensor of logits of shape "
+            f"(n_samples, n_classes); on 2 rows it returned {shape}.")
+    if logits.shape[1] != n_classes:
+        raise ValueError(
+            f"{type(module).__name__} returns {logits.shape[1]} logits per row but y "
+            f"holds {n_classes} classes; make its output layer {n_classes} wide "
+            f"(the default MLP does this itself).")
 

@@ -9,6 +9,11 @@ tests (and curious users) can run and inspect them one at a time:
    mask re-applied after every optimizer step;
 3. :meth:`ImpRunner.evaluate_level` records the level's row of the IMP path.
 
+:meth:`ImpRunner.run` chains them level after level, in one direction, and
+returns an :class:`ImpResult`. A level found in the checkpoint store is
+loaded instead of trained; the levels run, and so the result, are the same
+either way.
+
 Level 0 is the dense network. After level ``L`` the density is
 ``(1 - pruning_fraction) ** L`` up to rounding.
 """
@@ -17,6 +22,7 @@ import contextlib
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +32,7 @@ import torch.nn.functional as F
 from skimp.masks import Mask
 from skimp.metrics import expected_calibration_error
 
-__all__ = ["ImpRunner", "LevelState", "select_level", "PATH_KEYS"]
+__all__ = ["ImpRunner", "ImpResult", "LevelState", "select_level", "PATH_KEYS"]
 
 PATH_KEYS = ("level", "density", "n_params", "train_loss", "train_accuracy",
              "val_loss", "val_accuracy", "val_ece", "fit_time")
@@ -58,6 +64,28 @@ class LevelState:
         return self.mask.expand(self.weights)
 
 
+@dataclass
+class ImpResult:
+    """What :meth:`ImpRunner.run` returns.
+
+    Attributes
+    ----------
+    path : dict of str to ndarray
+        One entry per level run, keys :data:`PATH_KEYS`.
+    states : list of LevelState
+        The finished levels, level 0 first.
+    best_level : int
+        The level chosen by the selection rule; the runner's net holds it.
+    interrupted : bool
+        True when Ctrl-C stopped the run before its last level.
+    """
+
+    path: dict
+    states: list
+    best_level: int
+    interrupted: bool
+
+
 def select_level(path, rule):
     """Pick the ticket from an IMP path.
 
@@ -68,13 +96,15 @@ def select_level(path, rule):
     rule : {"accuracy", "loss"} or callable
         ``"accuracy"`` takes the highest validation accuracy and ``"loss"``
         the lowest validation log-loss; both break ties towards the sparser
-        level. A callable gets ``path`` and returns a level.
+        level. A callable gets ``path`` as a dict of numpy arrays and
+        returns a level.
 
     Returns
     -------
     level : int
     """
-    levels = np.asarray(path["level"])
+    path = {key: np.asarray(value) for key, value in path.items()}
+    levels = path["level"]
     if callable(rule):
         level = rule(path)
         if not isinstance(level, (int, np.integer)) or level not in levels:
@@ -83,9 +113,7 @@ def select_level(path, rule):
                 f"the levels run so far ({levels.tolist()}); it must return an "
                 f"int from imp_path_['level'].")
         return int(level)
-    score = np.asarray(path["val_accuracy"] if rule == "accuracy" else path["val_loss"])
-    if rule == "loss":
-        score = -score
+    score = path["val_accuracy"] if rule == "accuracy" else -path["val_loss"]
     # Reverse so that argmax's first hit is the sparsest of the tied levels.
     return int(levels[::-1][np.argmax(score[::-1])])
 
@@ -166,6 +194,15 @@ class ImpRunner:
                 f"Training diverged at IMP level {level}, epoch {epoch}: {exc} "
                 f"The learning rate (lr={self.net.lr:g}) is the likely cause; "
                 f"lower it.") from None
+        except ValueError as exc:
+            if "Expected more than 1 value per channel" not in str(exc):
+                raise
+            raise ValueError(
+                f"{exc}. A batch of one row reached a BatchNorm layer in training: "
+                f"the last batch of an epoch holds the rows left over after "
+                f"batch_size={self.net.batch_size}. Pass "
+                f"iterator_train__drop_last=True to skip it, or change "
+                f"batch_size.") from exc
 
     def evaluate_level(self, level, fit_time):
         """Append ``level``'s row to the path and keep its weights."""
@@ -195,23 +232,33 @@ class ImpRunner:
                   f"{train_acc:>9.4f} {val_acc:>8.4f} {fit_time:>8.2f}", flush=True)
 
     def run(self):
-        """Run every level, or stop early on ``patience`` or Ctrl-C.
+        """Run the levels in order, until ``max_levels`` or ``patience``.
 
-        With a ``store``, levels found there are loaded instead of trained,
-        and each newly finished level is saved. Ctrl-C stops after the
-        current batch; the levels finished so far are kept and
-        ``interrupted`` is set (with none finished, KeyboardInterrupt
+        With a ``store``, each level found there (and every level before it)
+        is loaded instead of trained, and each newly trained level is saved.
+        The levels run do not depend on the store: ``max_levels`` and
+        ``patience`` end a resumed run where they end a fresh one. Ctrl-C
+        stops after the current batch; the levels finished so far are kept
+        and ``interrupted`` is set (with none finished, KeyboardInterrupt
         propagates).
 
         Returns
         -------
-        best_level : int
+        result : ImpResult
+            The chosen level is loaded into the net.
         """
-        first = self._resume() if self.store is not None else 0
+        resuming = self.store is not None
         with _stop_on_sigint(self.net):
-            for level in range(first, self.max_levels + 1):
+            for level in range(self.max_levels + 1):
                 if self._patience_exhausted():
                     break
+                if resuming:
+                    resuming = self._resume_level(level)
+                    if resuming:
+                        continue
+                    if self.states and self.verbose > 0:
+                        print(f"resumed from {self.store.path} after level {level - 1}",
+                              flush=True)
                 start = time.perf_counter()
                 try:
                     self.prepare_level(level)
@@ -224,7 +271,11 @@ class ImpRunner:
                 self.evaluate_level(level, time.perf_counter() - start)
                 if self.store is not None:
                     self.store.save(level, self._record(), self._row(level))
-        return select_level(self.path, self.selection)
+        best_level = select_level(self.path, self.selection)
+        self.load_level(best_level)
+        return ImpResult(path={key: np.asarray(v) for key, v in self.path.items()},
+                         states=list(self.states), best_level=best_level,
+                         interrupted=self.interrupted)
 
     def _patience_exhausted(self):
         if self.patience is None or not self.states:
@@ -246,24 +297,30 @@ class ImpRunner:
             "torch_rng": torch.get_rng_state(),
         }
 
-    def _resume(self):
-        """Load the finished levels from the store; return the next level."""
-        records = self.store.load_completed()
-        for level, (record, row) in enumerate(records):
+    def _resume_level(self, level):
+        """Load ``level`` from the store; False when it is absent or unusable."""
+        loaded = self.store.load(level)
+        if loaded is None:
+            return False
+        record, row = loaded
+        try:
             bits = {n: (tuple(m["shape"]), m["bits"].numpy()) for n, m in record["mask"].items()}
-            self.states.append(LevelState(level, bits, record["weights"]))
-            for key in PATH_KEYS:
-                self.path[key].append(row[key])
-        if records:
-            record = records[-1][0]
-            device = self.net.device
-            self.rewind_state = {k: v.to(device) for k, v in record["rewind"].items()}
-            self.load_level(len(records) - 1)
-            self.net.iterator_train__generator.set_state(record["batch_rng"])
-            torch.set_rng_state(record["torch_rng"])
-            if self.verbose > 0:
-                print(f"resumed from {self.store.path} after level {len(records) - 1}")
-        return len(records)
+            state = LevelState(level, bits, record["weights"])
+            _check_fits(state, record["rewind"], self.net.module_, self.mask)
+        except (KeyError, TypeError, ValueError) as exc:
+            warnings.warn(f"Checkpoint of IMP level {level} in {self.store.path} does not "
+                          f"fit this network ({exc}); recomputing from that level.",
+                          RuntimeWarning, stacklevel=3)
+            return False
+        self.states.append(state)
+        for key in PATH_KEYS:
+            self.path[key].append(row[key])
+        device = self.net.device
+        self.rewind_state = {k: v.to(device) for k, v in record["rewind"].items()}
+        self.load_level(level)
+        self.net.iterator_train__generator.set_state(record["batch_rng"])
+        torch.set_rng_state(record["torch_rng"])
+        return True
 
     def load_level(self, level):
         """Put ``level``'s trained weights and mask back into the net."""
@@ -289,6 +346,21 @@ def _stop_on_sigint(net):
     finally:
         signal.signal(signal.SIGINT, previous)
         net.stop_requested = False
+
+
+def _check_fits(state, rewind, module, mask):
+    """Raise ValueError unless a stored level loads into ``module`` exactly."""
+    if set(state.mask_bits) != set(mask.tensors):
+        raise ValueError(f"its mask covers {sorted(state.mask_bits)}, the network "
+                         f"prunes {sorted(mask.tensors)}")
+    expected = module.state_dict()
+    for name, stored in (("weights", state.state_dict()), ("rewind point", rewind)):
+        if set(stored) != set(expected):
+            raise ValueError(f"its {name} hold other tensors than the network's")
+        for key, tensor in stored.items():
+            if tuple(tensor.shape) != tuple(expected[key].shape):
+                raise ValueError(f"{key} has shape {tuple(tensor.shape)} in its {name}, "
+                                 f"{tuple(expected[key].shape)} in the network")
 
 
 def _clone_state(module):

@@ -10,9 +10,17 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Mask", "prunable_parameter_names"]
+__all__ = ["Mask", "prunable_layer_names", "prunable_parameter_names"]
 
 PRUNABLE_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def prunable_layer_names(module):
+    """Names of the Linear and Conv submodules of ``module``.
+
+    The root module itself is named ``""`` when it is such a layer.
+    """
+    return [name for name, sub in module.named_modules() if isinstance(sub, PRUNABLE_LAYERS)]
 
 
 def prunable_parameter_names(module, exclude=()):
@@ -20,26 +28,43 @@ def prunable_parameter_names(module, exclude=()):
 
     Only the ``weight`` of Linear and Conv layers is prunable. Biases and
     normalisation parameters never are, following the lottery-ticket papers.
+    A weight shared by several layers (tied weights) is one tensor: it is
+    listed once, under the name ``module.named_parameters()`` gives it, and
+    pruned once; it stays dense if any layer that uses it is excluded.
 
     Parameters
     ----------
     module : torch.nn.Module
         The network.
-    exclude : iterable of str, default=()
+    exclude : str or iterable of str, default=()
         Names of submodules whose weight is left dense, for instance the
-        output layer of the reference MLP.
+        output layer of the reference MLP. A ``str`` is one name.
 
     Returns
     -------
     names : list of str
-        Parameter names such as ``"hidden.0.weight"``, in module order.
+        Parameter names such as ``"hidden.0.weight"`` (or ``"weight"`` when
+        ``module`` itself is a Linear layer), in module order.
+
+    Raises
+    ------
+    ValueError
+        If an excluded name is not a submodule of ``module``.
     """
-    exclude = set(exclude)
-    return [
-        f"{name}.weight"
-        for name, sub in module.named_modules()
-        if isinstance(sub, PRUNABLE_LAYERS) and name not in exclude
-    ]
+    exclude = {exclude} if isinstance(exclude, str) else set(exclude)
+    layers = dict(module.named_modules())
+    unknown = sorted(exclude - set(layers))
+    if unknown:
+        raise ValueError(
+            f"unpruned_layers names {unknown}, which are not submodules of "
+            f"{type(module).__name__}; name layers, not parameters. The prunable "
+            f"layers are {prunable_layer_names(module)}.")
+    kept_dense = {id(layers[name].weight) for name in exclude
+                  if isinstance(layers[name], PRUNABLE_LAYERS)}
+    prunable = {id(sub.weight) for sub in layers.values()
+                if isinstance(sub, PRUNABLE_LAYERS)} - kept_dense
+    # named_parameters() yields a shared tensor once, under its first name.
+    return [name for name, param in module.named_parameters() if id(param) in prunable]
 
 
 class Mask:

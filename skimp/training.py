@@ -22,15 +22,21 @@ points:
 
 ``benchmarks/bench_training.py`` measures what is left against a minimal
 hand-written torch loop.
+
+:func:`build_net` is the one place that turns the estimator's settings into
+an initialized :class:`MaskedNet`, and :func:`torch_threads` the one place
+that sets torch's CPU threads for a while; the estimator, the benchmarks and
+the tests all use them.
 """
 
+import contextlib
 import math
 
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochTimer
 
-__all__ = ["MaskedNet", "TensorBatches"]
+__all__ = ["MaskedNet", "TensorBatches", "build_net", "torch_threads"]
 
 
 class TensorBatches:
@@ -47,31 +53,38 @@ class TensorBatches:
     generator : torch.Generator, default=None
         Source of the permutations, so runs are reproducible without touching
         torch's global RNG.
+    drop_last : bool, default=False
+        Skip the last batch when it is smaller than ``batch_size``. Set it
+        with ``iterator_train__drop_last=True`` for modules that cannot train
+        on a one-row batch, such as those with BatchNorm.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, drop_last=False):
         self.tensors = dataset.tensors
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
+        self.drop_last = drop_last
 
     def __len__(self):
         n = len(self.tensors[0])
+        if self.drop_last:
+            return n // self.batch_size
         return (n + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
         X = self.tensors[0]
         y = self.tensors[1] if len(self.tensors) > 1 else None
-        n = len(X)
+        stop_at = len(self) * self.batch_size
         if not self.shuffle:
-            for start in range(0, n, self.batch_size):
+            for start in range(0, min(stop_at, len(X)), self.batch_size):
                 stop = start + self.batch_size
                 yield X[start:stop], (None if y is None else y[start:stop])
             return
-        order = torch.randperm(n, generator=self.generator).to(X.device)
-        for start in range(0, n, self.batch_size):
+        order = torch.randperm(len(X), generator=self.generator).to(X.device)
+        for start in range(0, min(stop_at, len(X)), self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield X[idx], y[idx]
+            yield X[idx], (None if y is None else y[idx])
 
 
 class MaskedNet(NeuralNetClassifier):
@@ -173,3 +186,56 @@ class MaskedNet(NeuralNetClassifier):
         super().__setstate__(state)
         if getattr(self, "mask_", None) is not None:
             self.set_mask(self.mask_.to(self.device))
+
+
+def build_net(module, *, n_classes, random_state, max_epochs, batch_size, lr,
+              optimizer=torch.optim.SGD, device="cpu", **net_params):
+    """An initialized :class:`MaskedNet` with skimp's training settings.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance
+        The network, returning logits; skorch instantiates a class with the
+        ``module__*`` entries of ``net_params``.
+    n_classes : int
+        Classes are the integers ``0 .. n_classes - 1``.
+    random_state : int
+        Seeds the batch order, through a generator of the net's own, so that
+        training never draws from torch's global RNG for it.
+    max_epochs, batch_size, lr, optimizer, device
+        As in skorch's ``NeuralNet``.
+    **net_params
+        Other skorch parameters, such as ``optimizer__momentum`` or
+        ``iterator_train__drop_last``.
+
+    Returns
+    -------
+    net : MaskedNet
+        Initialized: ``net.module_`` and ``net.optimizer_`` exist.
+    """
+    return MaskedNet(
+        module=module, criterion=torch.nn.CrossEntropyLoss, optimizer=optimizer,
+        lr=lr, max_epochs=max_epochs, batch_size=batch_size, device=device,
+        verbose=0, classes=list(range(n_classes)),
+        iterator_train__generator=torch.Generator().manual_seed(int(random_state)),
+        **net_params).initialize()
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run the block with ``n_threads`` torch CPU threads, then restore them.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        ``None`` leaves torch's setting alone.
+    """
+    if n_threads is None or n_threads == torch.get_num_threads():
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

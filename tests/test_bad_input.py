@@ -14,6 +14,26 @@ X_inf = X.copy(); X_inf[0, 0] = np.inf  # noqa: E702
 y_nan = y.astype(float); y_nan[5] = np.nan  # noqa: E702
 y_rare = y.copy(); y_rare[0] = 2  # noqa: E702
 
+class Dense(torch.nn.Module):
+    """A module whose only layer is kept dense."""
+
+    unpruned_layers = ("output",)
+
+    def __init__(self):
+        super().__init__()
+        self.output = torch.nn.Linear(5, 2)
+
+    def forward(self, X):
+        return self.output(X)
+
+
+class OneDim(Dense):
+    unpruned_layers = ()
+
+    def forward(self, X):
+        return self.output(X)[:, 0]
+
+
 FIT_CASES = [
     # (id, estimator params, X, y, error, message pattern)
     ("nan in X", {}, X_nan, y, ValueError, "Input X contains NaN"),
@@ -41,6 +61,14 @@ FIT_CASES = [
     ("selection returns no level", {"selection": lambda path: 99}, X, y, ValueError, "selection callable returned 99"),
     ("unprefixed extra parameter", {"momentum": 0.9}, X, y, TypeError, r"unexpected parameters \['momentum'\].*optimizer__momentum"),
     ("diverging learning rate", {"lr": 1e12}, X * 1e6, y, ValueError, r"diverged at IMP level 0, epoch \d+.*learning rate"),
+    ("optimizer needs a closure", {"optimizer": torch.optim.LBFGS}, X, y, ValueError, r"optimizer=LBFGS needs a closure.*torch.optim.SGD"),
+    ("module__hidden_layer_sizes with the MLP", {"module__hidden_layer_sizes": (8,)}, X, y, ValueError, r"module__hidden_layer_sizes is set by skimp.*use hidden_layer_sizes"),
+    ("module__n_features with the MLP", {"module__n_features": 5}, X, y, ValueError, r"module__n_features is set by skimp.*input width from X"),
+    ("module__n_classes with the MLP", {"module__n_classes": 2}, X, y, ValueError, r"module__n_classes is set by skimp.*output width from y"),
+    ("iterator_train__generator", {"iterator_train__generator": torch.Generator()}, X, y, ValueError, r"iterator_train__generator is set by skimp.*use random_state"),
+    ("nothing to prune", {"module": Dense}, X, y, ValueError, r"Dense has no weights to prune.*unpruned_layers"),
+    ("module that fails on X", {"module": torch.nn.Linear(3, 2)}, X, y, ValueError, r"Linear failed on the first 2 rows of X \(shape \(2, 5\)\)"),
+    ("module returning 1-D", {"module": OneDim}, X, y, ValueError, r"must return a 2-D tensor of logits.*returned \(2,\)"),
 ]
 
 
@@ -50,7 +78,7 @@ def test_fit_rejects(params, X_fit, y_fit, error, match):
     clf = fast_clf(**params)
     with pytest.raises(error, match=match):
         clf.fit(X_fit, y_fit)
-    assert not hasattr(clf, "net_")  # never half-fitted
+    assert not [k for k in vars(clf) if k.endswith("_")]  # never half-fitted
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
@@ -78,3 +106,21 @@ def test_string_features_at_predict():
     clf = fast_clf().fit(X, y)
     with pytest.raises(ValueError, match="encode string columns first"):
         clf.predict(np.array([["a"] * 5] * 3))
+
+
+def test_checkpoint_dir_that_is_a_file(tmp_path):
+    a_file = tmp_path / "ckpt"
+    a_file.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"checkpoint_dir=.*ckpt' is a file; pass a folder"):
+        fast_clf(checkpoint_dir=a_file).fit(X, y)
+    with pytest.raises(ValueError, match=r"checkpoint_dir=.*cannot be written"):
+        fast_clf(checkpoint_dir=a_file / "below").fit(X, y)
+
+
+def test_wrong_row_shape_at_predict_for_nd_input():
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(10, 2))
+    X3 = X.reshape(40, 5, 1).repeat(2, axis=2)
+    clf = fast_clf(module=module).fit(X3, y)
+    assert clf.predict(X3).shape == (40,)
+    with pytest.raises(ValueError, match=r"rows of shape \(5, 3\).*fitted on rows of shape \(5, 2\)"):
+        clf.predict(np.zeros((4, 5, 3)))

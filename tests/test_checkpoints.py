@@ -131,43 +131,6 @@ def test_resume_after_sigkill(tmp_path):
           f"max |proba difference| {gap:.1e}")
 
 
-class InterruptAfter(torch.nn.Module):
-    """MLP that sends itself SIGINT on its n-th training forward pass."""
-
-    def __init__(self, n_calls=40):
-        super().__init__()
-        self.hidden = torch.nn.Linear(64, 16)
-        self.output = torch.nn.Linear(16, 10)
-        self.calls, self.n_calls = 0, n_calls
-
-    def forward(self, X):
-        if self.training:
-            self.calls += 1
-            if self.calls == self.n_calls:
-                os.kill(os.getpid(), signal.SIGINT)
-        return self.output(self.hidden(X).relu())
-
-
-def test_ctrl_c_keeps_best_finished_level(digits):
-    X, y = digits
-    # 540 training rows / 64 per batch = 9 batches per epoch, 3 epochs per level:
-    # the 40th batch is in level 1.
-    clf = fast_clf(module=InterruptAfter, max_levels=5)
-    with pytest.warns(UserWarning, match="interrupted during IMP level 1"):
-        clf.fit(X, y)
-    assert clf.imp_path_["level"].tolist() == [0]
-    assert clf.best_level_ == 0
-    assert np.isfinite(clf.predict_proba(X)).all()
-    # The handler is gone afterwards.
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_ctrl_c_before_any_level_propagates(digits):
-    X, y = digits
-    with pytest.raises(KeyboardInterrupt):
-        fast_clf(module=InterruptAfter, module__n_calls=2).fit(X, y)
-
-
 def test_divergence_under_grid_search_error_score(digits):
     X, y = digits
     grid = GridSearchCV(fast_clf(), {"lr": [0.1, 1e12]}, cv=2, error_score=np.nan)
@@ -180,45 +143,126 @@ def test_divergence_under_grid_search_error_score(digits):
         GridSearchCV(fast_clf(), {"lr": [1e12]}, cv=2, error_score="raise").fit(X * 1e6, y)
 
 
-def test_pickle_loads_in_another_process(digits, tmp_path):
+
+
+def assert_same_fit(fitted, reference, X):
+    """Same path (fit times aside), same ticket, same probabilities."""
+    assert set(fitted.imp_path_) == set(reference.imp_path_)
+    for key, values in reference.imp_path_.items():
+        if key != "fit_time":
+            np.testing.assert_array_equal(fitted.imp_path_[key], values, err_msg=key)
+    assert fitted.best_level_ == reference.best_level_
+    np.testing.assert_array_equal(fitted.predict_proba(X), reference.predict_proba(X))
+
+
+@pytest.mark.parametrize("params", [
+    dict(max_levels=1),
+    dict(max_levels=0),
+    dict(max_levels=4, patience=1),
+    dict(max_levels=3, patience=1, selection="loss"),
+    dict(max_levels=4, patience=2, selection=lambda p: int(p["level"][np.argmin(p["train_loss"])])),
+], ids=["max_levels=1", "max_levels=0", "patience", "patience+loss", "patience+callable"])
+def test_resume_runs_only_the_levels_a_plain_fit_runs(digits, tmp_path, params):
     X, y = digits
-    clf = fast_clf().fit(X, y)
-    (tmp_path / "clf.pkl").write_bytes(pickle.dumps(clf))
-    np.save(tmp_path / "X.npy", X)
-    code = ("import pickle, sys, numpy as np; from pathlib import Path; d = Path(sys.argv[1]);"
-            "clf = pickle.loads((d / 'clf.pkl').read_bytes());"
-            "np.save(d / 'p.npy', clf.predict_proba(np.load(d / 'X.npy')))")
-    subprocess.run([sys.executable, "-c", code, tmp_path], check=True, cwd=ROOT)
-    assert np.array_equal(np.load(tmp_path / "p.npy"), clf.predict_proba(X))
+    fast_clf(max_levels=4, label_noise=0.2, checkpoint_dir=tmp_path).fit(X, y)
+    assert len(list(next(tmp_path.iterdir()).glob("level_*.json"))) == 5
+    plain = fast_clf(label_noise=0.2, **params).fit(X, y)
+    resumed = fast_clf(label_noise=0.2, checkpoint_dir=tmp_path, **params).fit(X, y)
+    assert_same_fit(resumed, plain, X)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_fit_unpickles_with_cpu_tensors_only(digits):
+def test_patience_cuts_the_stored_path_short(digits, tmp_path):
+    # The case above only bites when patience stops before the stored levels end.
     X, y = digits
-    clf = fast_clf(device="cuda").fit(X, y)
-    state = pickle.dumps(clf.net_.mask_.to("cpu"))
-    assert b"cuda" not in state
-    clone = pickle.loads(pickle.dumps(clf))
-    assert np.allclose(clone.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+    fast_clf(max_levels=4, label_noise=0.2, checkpoint_dir=tmp_path).fit(X, y)
+    resumed = fast_clf(max_levels=4, label_noise=0.2, patience=1,
+                       selection=lambda p: 0, checkpoint_dir=tmp_path).fit(X, y)
+    assert resumed.imp_path_["level"].tolist() == [0, 1]
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback without CUDA")
-def test_net_saved_for_cuda_loads_on_cpu_only_machine(digits):
-    """The CPU-only half of a CUDA round trip, runnable without a GPU.
-
-    A fit on CUDA pickles its net with ``device="cuda"``; unpickled where torch
-    sees no CUDA, skorch maps the weights to the CPU and the mask must follow.
-    """
-    from skorch.exceptions import DeviceWarning
-
+def test_grid_search_sharing_one_checkpoint_dir_equals_plain(digits, tmp_path):
     X, y = digits
-    clf = fast_clf(optimizer__momentum=0.9).fit(X, y)
-    expected = clf.predict_proba(X)
-    clf.net_.device = "cuda"  # what a CUDA fit records
-    with pytest.warns(DeviceWarning) as caught:
-        clone = pickle.loads(pickle.dumps(clf))
-    assert all("not available" in str(w.message) or "no CUDA devices" in str(w.message)
-               for w in caught)
-    assert str(clone.net_.device) == "cpu"
-    assert all(t.device.type == "cpu" for t in clone.net_.mask_.tensors.values())
-    np.testing.assert_array_equal(clone.predict_proba(X), expected)
+    grid = {"max_levels": [3, 1, 2], "patience": [None, 1]}
+    plain = GridSearchCV(fast_clf(label_noise=0.2), grid, cv=2).fit(X, y)
+    shared = GridSearchCV(fast_clf(label_noise=0.2, checkpoint_dir=tmp_path), grid,
+                          cv=2).fit(X, y)
+    for key in ("mean_test_score", "split0_test_score", "split1_test_score"):
+        np.testing.assert_array_equal(shared.cv_results_[key], plain.cv_results_[key])
+    assert shared.best_params_ == plain.best_params_
+    assert_same_fit(shared.best_estimator_, plain.best_estimator_, X)
+
+
+NET_V1 = """
+import torch
+class Net(torch.nn.Module):
+    unpruned_layers = ("output",)
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(64, 16)
+        self.output = torch.nn.Linear(16, 10)
+    def forward(self, X):
+        return self.output(self.hidden(X).relu())
+"""
+
+
+def load_net_class(folder, source, name="notebook_net"):
+    """Import ``Net`` from freshly written source, as a notebook edit would."""
+    import importlib
+
+    (folder / f"{name}.py").write_text(source)
+    sys.path.insert(0, str(folder))
+    try:
+        sys.modules.pop(name, None)
+        importlib.invalidate_caches()
+        return importlib.import_module(name).Net
+    finally:
+        sys.path.remove(str(folder))
+
+
+def test_a_network_without_source_is_keyed_by_its_bytecode():
+    from skimp.checkpoints import describe_architecture
+
+    def define(source):
+        namespace = {}
+        exec(compile(source, "<no file>", "exec"), namespace)
+        return namespace["Net"]
+
+    relu, tanh = define(NET_V1), define(NET_V1.replace("relu()", "tanh()"))
+    assert describe_architecture(relu()) == describe_architecture(define(NET_V1)())
+    assert describe_architecture(relu()) != describe_architecture(tanh())
+
+
+@pytest.mark.parametrize("edit", [
+    ("16)\n        self.output = torch.nn.Linear(16", "24)\n        self.output = torch.nn.Linear(24"),
+    ("Linear(16, 10)", "Linear(16, 10, bias=False)"),
+    ("hidden(X).relu()", "hidden(X).tanh()"),
+], ids=["new layer sizes", "a parameter less", "same shapes, new forward"])
+def test_an_edited_network_never_reuses_levels(digits, tmp_path, edit):
+    X, y = digits
+    src = tmp_path / "src"
+    src.mkdir()
+    ckpt = tmp_path / "ckpt"
+    name = f"notebook_net_{tmp_path.name}"
+    fast_clf(module=load_net_class(src, NET_V1, name), checkpoint_dir=ckpt).fit(X, y)
+    edited = load_net_class(src, NET_V1.replace(*edit), name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no stale level is even looked at
+        refit = fast_clf(module=edited, checkpoint_dir=ckpt).fit(X, y)
+    assert len(list(ckpt.iterdir())) == 2
+    assert_same_fit(refit, fast_clf(module=edited).fit(X, y), X)
+
+
+def test_a_stored_level_that_does_not_fit_is_recomputed(digits, tmp_path):
+    X, y = digits
+    small, large = tmp_path / "small", tmp_path / "large"
+    fast_clf(hidden_layer_sizes=(8,), checkpoint_dir=small).fit(X, y)
+    fast_clf(checkpoint_dir=large).fit(X, y)
+    # Put the small net's level 1 (consistent in itself) in the large run's place.
+    small_run, large_run = next(small.iterdir()), next(large.iterdir())
+    for suffix in (".pt", ".json"):
+        (large_run / f"level_001{suffix}").write_bytes(
+            (small_run / f"level_001{suffix}").read_bytes())
+    with pytest.warns(RuntimeWarning, match=r"level 1 .* does not fit this network.*"
+                                            r"hidden.0.weight has shape \(8, 64\)"):
+        resumed = fast_clf(checkpoint_dir=large).fit(X, y)
+    assert_same_fit(resumed, fast_clf().fit(X, y), X)

@@ -2,6 +2,9 @@
 
 import math
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -180,14 +183,29 @@ def test_staged_predict_proba_and_level_module(digits):
     module = clf.level_module(2)
     nonzero = int((module.hidden[0].weight != 0).sum())
     assert nonzero == clf.imp_path_["n_params"][2]
-    with pytest.raises(ValueError, match="level must be one of"):
-        clf.level_module(5)
+    for bad in (5, -1, 1.0, True, "1"):
+        with pytest.raises(ValueError, match="level must be an int, one of"):
+            clf.level_module(bad)
 
 
 def test_small_validation_fraction_is_sized_up_to_one_row_per_class(digits):
     X, y = digits
     clf = fast_clf(validation_fraction=0.001).fit(X[:200], y[:200])
-    assert len(clf.classes_) == 10
+    held_out = y[:200][clf.validation_mask_]
+    assert clf.validation_mask_.sum() == 10
+    assert set(held_out) == set(range(10))
+
+
+def test_validation_split_holds_every_class_when_one_class_dominates():
+    # One class of 500 rows and four of 2 rows: a plain stratified 10% split
+    # rounds the small classes down to no validation row.
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(500, int), np.repeat([1, 2, 3, 4], 2)]
+    X = rng.normal(size=(len(y), 4)) + y[:, None]
+    clf = fast_clf().fit(X, y)
+    assert set(y[clf.validation_mask_]) == set(range(5))
+    assert set(y[~clf.validation_mask_]) == set(range(5))
+    assert clf.validation_mask_.sum() >= np.ceil(0.1 * len(y))
 
 
 def test_verbose_prints_progress_table(digits, capsys):
@@ -216,3 +234,208 @@ def test_calibration_report_matches_metrics_on_string_labels(binary):
 def test_set_params_rejects_unknown_unprefixed_names():
     with pytest.raises(ValueError, match="Invalid parameter 'momentum'"):
         fast_clf().set_params(momentum=0.9)
+
+
+def test_pickle_loads_in_another_process(digits, tmp_path):
+    X, y = digits
+    clf = fast_clf().fit(X, y)
+    (tmp_path / "clf.pkl").write_bytes(pickle.dumps(clf))
+    np.save(tmp_path / "X.npy", X)
+    code = ("import pickle, sys, numpy as np; from pathlib import Path; d = Path(sys.argv[1]);"
+            "clf = pickle.loads((d / 'clf.pkl').read_bytes());"
+            "np.save(d / 'p.npy', clf.predict_proba(np.load(d / 'X.npy')))")
+    subprocess.run([sys.executable, "-c", code, tmp_path], check=True, cwd=Path(__file__).resolve().parents[1])
+    assert np.array_equal(np.load(tmp_path / "p.npy"), clf.predict_proba(X))
+
+
+
+
+def test_staged_score_is_the_accuracy_of_each_level(digits):
+    X, y = digits
+    clf = fast_clf(max_levels=2).fit(X[:400], y[:400])
+    scores = list(clf.staged_score(X[400:], y[400:]))
+    assert len(scores) == 3
+    expected = [accuracy_score(y[400:], clf.classes_[p.argmax(1)])
+                for p in clf.staged_predict_proba(X[400:])]
+    assert scores == expected
+    assert scores[clf.best_level_] == clf.score(X[400:], y[400:])
+
+
+# -- a failed fit leaves the estimator as it was ------------------------------
+
+def test_failed_refit_keeps_the_previous_fit(digits):
+    X, y = digits
+    clf = fast_clf().fit(X, y)
+    before = {k: v for k, v in vars(clf).items() if k.endswith("_")}
+    proba = clf.predict_proba(X)
+    # New labels and a diverging learning rate: the fit fails after it has
+    # seen the new classes.
+    with pytest.raises(ValueError, match="diverged"):
+        clf.set_params(lr=1e12).fit(X * 1e6, y + 10)
+    assert {k for k in vars(clf) if k.endswith("_")} == set(before)
+    assert all(vars(clf)[k] is v for k, v in before.items())
+    np.testing.assert_array_equal(clf.classes_, np.arange(10))
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+
+
+def test_failed_first_fit_leaves_the_estimator_unfitted(digits):
+    from sklearn.exceptions import NotFittedError
+
+    X, y = digits
+    clf = fast_clf(lr=1e12)
+    with pytest.raises(ValueError, match="diverged"):
+        clf.fit(X * 1e6, y)
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+# -- modules: output width, lazy layers, a bare layer, tied weights, BatchNorm --
+
+class TwelveLogits(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(64, 16)
+        self.output = torch.nn.Linear(16, 12)
+
+    def forward(self, X):
+        return self.output(self.hidden(X).relu())
+
+
+def test_output_width_must_match_the_classes(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="returns 12 logits per row but y holds 10 classes"):
+        fast_clf(module=TwelveLogits).fit(X, y)
+
+
+class LazyNet(torch.nn.Module):
+    unpruned_layers = ("output",)
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.LazyLinear(16)
+        self.output = torch.nn.Linear(16, 10)
+
+    def forward(self, X):
+        return self.output(self.hidden(X).relu())
+
+
+def test_lazy_layers_are_materialised_before_pruning(digits):
+    X, y = digits
+    clf = fast_clf(module=LazyNet, max_levels=2).fit(X, y)
+    assert clf.net_.module_.hidden.weight.shape == (16, 64)
+    assert list(clf.net_.mask_.tensors) == ["hidden.weight"]
+    assert clf.imp_path_["n_params"].tolist() == [1024, 819, 655]
+    assert clf.predict_proba(X).shape == (len(X), 10)
+
+
+def test_a_bare_linear_layer_is_a_module(digits):
+    X, y = digits
+    clf = fast_clf(module=torch.nn.Linear(64, 10), max_levels=2).fit(X, y)
+    assert list(clf.net_.mask_.tensors) == ["weight"]
+    ticket = clf.level_module(2)
+    assert int((ticket.weight != 0).sum()) == clf.imp_path_["n_params"][2] == 410
+    assert np.mean(clf.predict(X) == y) > 0.5
+
+
+class TiedNet(torch.nn.Module):
+    unpruned_layers = ("output",)
+
+    def __init__(self):
+        super().__init__()
+        self.encode = torch.nn.Linear(64, 64)
+        self.decode = torch.nn.Linear(64, 64)
+        self.decode.weight = self.encode.weight  # one tensor, two layers
+        self.output = torch.nn.Linear(64, 10)
+
+    def forward(self, X):
+        return self.output(self.decode(self.encode(X).relu()).relu())
+
+
+def test_tied_weights_are_pruned_once(digits):
+    X, y = digits
+    clf = fast_clf(module=TiedNet, max_levels=2).fit(X, y)
+    assert list(clf.net_.mask_.tensors) == ["encode.weight"]
+    assert clf.imp_path_["n_params"].tolist() == [4096, 3277, 2622]
+    ticket = clf.level_module(2)
+    assert ticket.decode.weight is ticket.encode.weight
+    assert int((ticket.encode.weight != 0).sum()) == 2622
+
+
+class BatchNormNet(torch.nn.Module):
+    unpruned_layers = ("output",)
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(64, 32)
+        self.norm = torch.nn.BatchNorm1d(32)
+        self.output = torch.nn.Linear(32, 10)
+
+    def forward(self, X):
+        return self.output(self.norm(self.hidden(X)).relu())
+
+
+def test_batchnorm_with_a_one_row_last_batch_needs_drop_last(digits):
+    X, y = digits
+    # 600 rows, 60 held out: 540 training rows = 7 * 77 + 1.
+    with pytest.raises(ValueError, match="iterator_train__drop_last=True"):
+        fast_clf(module=BatchNormNet, batch_size=77).fit(X, y)
+    clf = fast_clf(module=BatchNormNet, batch_size=77, iterator_train__drop_last=True).fit(X, y)
+    assert np.isfinite(clf.imp_path_["train_loss"]).all()
+    assert clf.get_params()["iterator_train__drop_last"] is True
+
+
+# -- parameters -----------------------------------------------------------------
+
+def test_a_misspelt_parameter_survives_clone_and_fails_in_cross_validation(digits):
+    from sklearn.model_selection import cross_val_score
+
+    X, y = digits
+    clf = PrunedNetClassifier(max_epoch=50)
+    assert clone(clf).get_params()["max_epoch"] == 50
+    with pytest.raises(TypeError, match=r"unexpected parameters \['max_epoch'\]"):
+        cross_val_score(clf, X, y, cv=2, error_score="raise")
+
+
+def test_unpruned_layers_string_is_one_name(digits):
+    class HeadNet(TwelveLogits):
+        unpruned_layers = "output"  # a str, not a tuple of letters
+
+        def __init__(self):
+            super().__init__()
+            self.output = torch.nn.Linear(16, 10)
+
+    X, y = digits
+    clf = fast_clf(module=HeadNet).fit(X, y)
+    assert list(clf.net_.mask_.tensors) == ["hidden.weight"]
+
+
+def test_unpruned_layers_must_name_submodules(digits):
+    class WrongName(TwelveLogits):
+        unpruned_layers = ("output.weight",)
+
+        def __init__(self):
+            super().__init__()
+            self.output = torch.nn.Linear(16, 10)
+
+    X, y = digits
+    with pytest.raises(ValueError, match=r"\['output.weight'\].*prunable layers are "
+                                         r"\['hidden', 'output'\]"):
+        fast_clf(module=WrongName).fit(X, y)
+
+
+def test_predict_on_read_only_arrays_is_silent(digits):
+    import warnings
+
+    X, y = digits
+    clf = fast_clf().fit(X, y)
+    expected = clf.predict_proba(X)
+    for dtype in (np.float32, np.float64):
+        X_ro = X.astype(dtype)
+        X_ro.flags.writeable = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            proba = clf.predict_proba(X_ro)
+            clf.predict(X_ro)
+            clf.decision_function(X_ro)
+        np.testing.assert_allclose(proba, expected, atol=1e-6)

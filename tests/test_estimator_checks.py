@@ -12,12 +12,6 @@ FAST = PrunedNetClassifier(hidden_layer_sizes=(32,), max_epochs=20, max_levels=1
 # PrunedNetClassifier takes no sample_weight, so the sample-weight equivalence
 # checks do not apply. The expected failures:
 EXPECTED_FAILED_CHECKS = {
-    "check_do_not_raise_errors_in_init_or_set_params": (
-        "The signature's **kwargs carries skorch-style prefixed parameters "
-        "(module__*, optimizer__*, ...). The check passes a parameter literally "
-        "named 'kwargs' to set_params, which rejects unknown unprefixed names at "
-        "once, as BaseEstimator does, so that a typo in a grid fails loudly "
-        "instead of being stored."),
     "check_methods_subset_invariance": (
         "The network computes in float32, and torch's CPU matrix kernels round "
         "differently for a 1-row batch than for a full one: probabilities agree "

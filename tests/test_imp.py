@@ -1,14 +1,18 @@
 """IMP semantics, checked on the actual weights."""
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from skimp.imp import ImpRunner, select_level
+from skimp.imp import ImpResult, ImpRunner, select_level
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
-from skimp.training import MaskedNet
+from skimp.training import build_net
+from tests.conftest import fast_clf
 
 
 @pytest.fixture(scope="module")
@@ -22,13 +26,10 @@ def data():
 def make_runner(data, *, seed=0, max_epochs=3, rewind_epoch=0, max_levels=3,
                 patience=None, lr=0.1, **optimizer_params):
     torch.manual_seed(seed)
-    net = MaskedNet(
-        module=MLP, module__n_features=64, module__n_classes=10,
-        module__hidden_layer_sizes=(32, 16), criterion=torch.nn.CrossEntropyLoss,
-        lr=lr, max_epochs=max_epochs, batch_size=64, classes=list(range(10)),
-        iterator_train__generator=torch.Generator().manual_seed(seed),
-        **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
-    ).initialize()
+    net = build_net(
+        MLP, n_classes=10, random_state=seed, max_epochs=max_epochs, batch_size=64, lr=lr,
+        module__n_features=64, module__n_classes=10, module__hidden_layer_sizes=(32, 16),
+        **{f"optimizer__{k}": v for k, v in optimizer_params.items()})
     names = prunable_parameter_names(net.module_, MLP.unpruned_layers)
     return ImpRunner(net, names, data, max_epochs=max_epochs, rewind_epoch=rewind_epoch,
                      pruning_fraction=0.2, max_levels=max_levels, patience=patience)
@@ -108,17 +109,24 @@ def test_late_rewinding_restores_weights_after_epoch_k(data):
 
 def test_run_path_density_schedule_and_monotone_masks(data):
     runner = make_runner(data, max_levels=4)
-    best = runner.run()
-    path = {k: np.asarray(v) for k, v in runner.path.items()}
+    result = runner.run()
+    assert isinstance(result, ImpResult) and not result.interrupted
+    path = result.path
+    assert all(isinstance(v, np.ndarray) for v in path.values())
     assert path["level"].tolist() == [0, 1, 2, 3, 4]
-    n_total = runner.states[0].mask.n_total
+    n_total = result.states[0].mask.n_total
     assert np.allclose(path["density"], 0.8 ** path["level"], atol=4 / n_total)
     assert np.all(np.diff(path["n_params"]) < 0)
-    masks = [s.mask for s in runner.states]
+    masks = [s.mask for s in result.states]
     assert all(later <= earlier for earlier, later in zip(masks, masks[1:]))
-    assert best == select_level(runner.path, "accuracy")
+    assert result.best_level == select_level(path, "accuracy")
+    # The chosen level is the one left in the net, weights and mask.
+    chosen = result.states[result.best_level].state_dict()
+    for name, value in runner.net.module_.state_dict().items():
+        assert torch.equal(value.cpu(), chosen[name])
+    assert runner.net.mask_.n_alive == path["n_params"][result.best_level]
     # The stored weights of each level respect its mask.
-    for state in runner.states:
+    for state in result.states:
         weights = state.state_dict()
         for name, keep in state.mask.tensors.items():
             assert torch.all(weights[name][~keep] == 0)
@@ -134,14 +142,77 @@ def test_select_level_rules():
         select_level(path, lambda p: 9)
 
 
+def test_selection_callable_gets_numpy_arrays():
+    # The path is kept as lists while it grows; the rule must still get arrays,
+    # or arithmetic on it crashes (list - float) or concatenates (list + list).
+    path = {"level": [0, 1, 2], "val_accuracy": [0.5, 0.7, 0.69],
+            "val_loss": [1.0, 0.9, 0.8], "density": [1.0, 0.8, 0.64]}
+    seen = {}
+
+    def penalised(p):
+        seen.update(p)
+        assert len(p["val_accuracy"] + p["val_loss"]) == 3  # elementwise, not concatenated
+        return int(p["level"][np.argmax(p["val_accuracy"] - 0.1 * p["density"])])
+
+    assert select_level(path, penalised) == 2
+    assert all(isinstance(v, np.ndarray) for v in seen.values())
+
+
 def test_patience_stops_early(data):
     runner = make_runner(data, max_levels=10, patience=1)
     runner.selection = lambda path: 0  # level 0 stays best forever
-    runner.run()
-    assert runner.path["level"] == [0, 1]
+    assert runner.run().path["level"].tolist() == [0, 1]
 
 
 def test_divergence_names_level_epoch_and_learning_rate(data):
     runner = make_runner(data, lr=1e12)
     with pytest.raises(ValueError, match=r"level 0, epoch 1:.*lr=1e\+12"):
         runner.run()
+
+
+class InterruptAfter(torch.nn.Module):
+    """MLP that sends itself SIGINT on its n-th training forward pass."""
+
+    def __init__(self, n_calls=40):
+        super().__init__()
+        self.hidden = torch.nn.Linear(64, 16)
+        self.output = torch.nn.Linear(16, 10)
+        self.calls, self.n_calls = 0, n_calls
+
+    def forward(self, X):
+        if self.training:
+            self.calls += 1
+            if self.calls == self.n_calls:
+                os.kill(os.getpid(), signal.SIGINT)
+        return self.output(self.hidden(X).relu())
+
+
+def test_ctrl_c_keeps_best_finished_level(digits):
+    X, y = digits
+    # 540 training rows / 64 per batch = 9 batches per epoch, 3 epochs per level:
+    # the 40th batch is in level 1.
+    clf = fast_clf(module=InterruptAfter, max_levels=5)
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.warns(UserWarning, match="interrupted during IMP level 1"):
+        clf.fit(X, y)
+    assert clf.imp_path_["level"].tolist() == [0]
+    assert clf.best_level_ == 0
+    assert np.isfinite(clf.predict_proba(X)).all()
+    # The handler from before the fit is back (not Python's default: a shell
+    # may start jobs with SIGINT ignored).
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_before_any_level_propagates(digits):
+    X, y = digits
+    with pytest.raises(KeyboardInterrupt):
+        fast_clf(module=InterruptAfter, module__n_calls=2).fit(X, y)
+
+
+def test_ctrl_c_restores_an_ignoring_handler(digits):
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        fast_clf(max_levels=1).fit(*digits)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
