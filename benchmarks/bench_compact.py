@@ -79,11 +79,11 @@ def run(mode="full", *, threads=1):
             # Enough calls per measurement to last ~0.1 s or more.
             calls = max(1, 2_000 // batch) * size["calls"]
 
-            def time_dense():
+            def time_dense(calls=calls, Xb=Xb):
                 for _ in range(calls):
                     dense(Xb)
 
-            def time_compact():
+            def time_compact(calls=calls, Xb=Xb):
                 for _ in range(calls):
                     compact(Xb)
 
@@ -142,8 +142,9 @@ def layer_sweep(shapes=((300, 784), (100, 300), (10, 100)),
 
             results.append({
                 "shape": (out_features, in_features), "density": density,
-                "csr_ms": time_it(lambda: csr(h)), "dense_ms": time_it(lambda: dense(h)),
-                "torch_csr_ms": time_it(lambda: torch.sparse.mm(W_csr, h)),
+                "csr_ms": time_it(lambda csr=csr, h=h: csr(h)),
+                "dense_ms": time_it(lambda dense=dense, h=h: dense(h)),
+                "torch_csr_ms": time_it(lambda W_csr=W_csr, h=h: torch.sparse.mm(W_csr, h)),
             })
     return results
 

@@ -21,7 +21,6 @@ import torch
 from skimp import PrunedNetClassifier
 from skimp.datasets import make_teacher_classification
 
-
 # Per mode: rows, hidden widths, epochs per level, max_levels, patience, pairs.
 SIZES = {
     "full": (4_000, (64,), 40, 30, 5, 2),

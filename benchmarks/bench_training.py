@@ -1,7 +1,8 @@
 """Target 1: overhead of one IMP level's training over a minimal torch loop.
 
 Side A is skimp's real code path: the ``MaskedNet`` that
-``PrunedNetClassifier`` builds (through ``skimp.training.build_net``), driven by ``ImpRunner.prepare_level`` and
+``PrunedNetClassifier`` builds (with ``skimp.training.build_net``), driven by
+``ImpRunner.prepare_level`` and
 ``ImpRunner.train_level`` with a pruning mask active. Side B is the loop a
 careful user would write by hand: pre-built tensors indexed by a random
 permutation, ``F.cross_entropy``, ``SGD.step`` and an in-place mask multiply
@@ -20,10 +21,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from skimp.training import build_net
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
+from skimp.training import build_net
 
 
 def mnist_scale_data(n_rows, subset="train"):

@@ -16,13 +16,12 @@ import os
 import sys
 import time
 
-import common
-import torch
-
 import bench_compact
 import bench_parallel
 import bench_patience
 import bench_training
+import common
+import torch
 
 BENCHES = ("training", "patience", "compact", "parallel")
 

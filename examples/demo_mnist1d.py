@@ -15,7 +15,6 @@ Run::
 import argparse
 import time
 
-import numpy as np
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 

@@ -26,7 +26,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402
@@ -96,7 +95,8 @@ def main(argv=None):
         probas[name] = proba = model.predict_proba(X_test)
         r = calibration_report(y_test, proba)
         weights = ticket.n_params_ if "ticket" in name else dense.n_params_
-        print(f"| {name:<34} | {r['accuracy']:.4f}   | {r['ece']:.4f} | {r['overconfidence']:+.4f}    "
+        print(f"| {name:<34} | {r['accuracy']:.4f}   | {r['ece']:.4f} "
+              f"| {r['overconfidence']:+.4f}    "
               f"| {r['brier']:.4f} "
               f"| {r['nll']:.4f} | {weights:>7} |")
 

@@ -87,8 +87,7 @@ def main(argv=None):
             clf.fit(X_fit, y_fit)
             wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             path = clf.imp_path_
-            test_acc = np.array([np.mean(clf.classes_[p.argmax(1)] == y_test)
-                                 for p in clf.staged_predict_proba(X_test)])
+            test_acc = np.array(list(clf.staged_score(X_test, y_test)))
             by_acc = select_level(path, "accuracy")
             rows.append({
                 "seed": seed, "width": h, "dense_weights": path["n_params"][0],

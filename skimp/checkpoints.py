@@ -54,8 +54,9 @@ def describe_architecture(module):
 
     It lists the name, shape and dtype of every parameter and buffer, and
     the source of every module class in the network that is not torch's own
-    (its functions' bytecode where Python cannot read the source). A class edited in a notebook (a new ``forward``
-    or new layer sizes under the same name) therefore gets another text.
+    (its functions' bytecode where Python cannot read the source). A class
+    edited in a notebook (a new ``forward`` or new layer sizes under the same
+    name) therefore gets another text.
 
     Parameters
     ----------

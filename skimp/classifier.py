@@ -64,8 +64,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         The network; it must return logits. ``None`` builds :class:`skimp.modules.MLP`
         with ``hidden_layer_sizes``. A class is instantiated with the
         ``module__*`` parameters. An instance is deep-copied at ``fit`` and its
-        current weights are the initial weights. Layers named in the module's
-        ``unpruned_layers`` attribute are kept dense.
+        current weights are the initial weights. It must return one logit per
+        class: ``fit`` checks this on two rows, which also gives lazy layers
+        their shapes. Layers named in the module's ``unpruned_layers``
+        attribute (a name or a tuple of submodule names) are kept dense;
+        weights shared by several layers are pruned once.
     hidden_layer_sizes : tuple of int, default=(256,)
         Widths of the default MLP's hidden layers. Ignored with a custom
         ``module``.
@@ -73,11 +76,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Epochs trained at each level. Sparse tickets win under label noise
         because the dense network memorises the noisy labels and they cannot,
         so the schedule must be long enough for that: check that
-        ``imp_path_["train_accuracy"][0]`` is near 1. How long that takes
-        depends on the data: with 20% noise, MNIST-1D memorises in 30 epochs
-        of SGD with ``optimizer__momentum=0.9``, Fashion-MNIST needs about
-        120 epochs of plain SGD at batch 32, and digits reaches only 0.80
-        train accuracy after 60 epochs of plain SGD.
+        ``imp_path_["train_accuracy"][0]`` is near 1. The user guide lists
+        schedules that memorise on the bundled data sets.
     batch_size : int, default=128
     lr : float, default=0.1
         Learning rate.
@@ -103,7 +103,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     selection : {"accuracy", "loss"} or callable, default="accuracy"
         ``"accuracy"``: highest validation accuracy; ``"loss"``: lowest
         validation log-loss; ties go to the sparser level. A callable gets
-        ``imp_path_`` and returns a level.
+        the path so far as in ``imp_path_`` (a dict of numpy arrays) and
+        returns a level.
     patience : int, default=None
         Stop pruning after this many levels without a new best level.
         ``None`` runs every level.
@@ -116,20 +117,29 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Print a progress line per level when > 0.
     n_threads : int, default=1
         Torch CPU threads used inside ``fit`` and ``predict*``; torch's own
-        setting is restored afterwards. ``None`` leaves it alone. IMP's
-        networks are small and each batch's matrix products too short to
-        pay for thread synchronisation: on a 2-core machine one thread
-        trains the demo's MLP faster than two, and parallel grid-search
-        workers do not fight over cores.
+        setting is restored afterwards. ``None`` leaves it alone. One thread
+        keeps parallel grid-search workers from fighting over cores; the
+        performance guide says when more threads pay for a single fit.
     checkpoint_dir : str or path-like, default=None
         Save every finished level there, atomically, in a folder keyed by a
-        hash of the parameters, the data and ``random_state``. A later ``fit``
-        with the same key resumes after the last finished level and gives the
-        same result as an uninterrupted run. Needs an int ``random_state``.
+        hash of the parameters, the data, ``random_state`` and the network's
+        architecture and code. A later ``fit`` with the same key loads the
+        levels it finds instead of training them, and returns exactly what
+        the same fit without ``checkpoint_dir`` returns, whatever its
+        ``max_levels``, ``patience`` and ``selection``. A stored level that
+        is damaged or does not fit the network is recomputed, with a
+        warning. Needs an int ``random_state``.
     **kwargs
         skorch-style prefixed parameters passed to the inner net:
         ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``,
-        ``iterator_train__*``, ``iterator_valid__*``.
+        ``iterator_train__*``, ``iterator_valid__*``. For instance
+        ``iterator_train__drop_last=True`` skips the short last batch of
+        each epoch, which modules with BatchNorm need when it would hold one
+        row. skimp sets ``iterator_train__generator`` (from
+        ``random_state``) and, for the default MLP, ``module__n_features``,
+        ``module__n_classes`` and ``module__hidden_layer_sizes``; passing
+        them raises. Other unprefixed names raise at ``fit``, also after
+        ``clone``.
 
     Attributes
     ----------

@@ -155,6 +155,8 @@ class ImpRunner:
         self.rewind_state = None
         self.path = {key: [] for key in PATH_KEYS}
         self.states = []
+        self._trained_times = []
+        self._progress_started = False
 
     def prepare_level(self, level):
         """Prune, rewind and reset the optimizer before training ``level``."""
@@ -225,11 +227,26 @@ class ImpRunner:
         self.states.append(LevelState(
             level, self.mask.to_bits(), self.mask.compress(self.net.module_.state_dict())))
         if self.verbose > 0:
-            if level == 0:
-                print(f"{'level':>5} {'weights left':>13} {'n_params':>9} "
-                      f"{'train acc':>9} {'val acc':>8} {'time (s)':>8}")
-            print(f"{level:>5} {100 * row['density']:>12.2f}% {row['n_params']:>9} "
-                  f"{train_acc:>9.4f} {val_acc:>8.4f} {fit_time:>8.2f}", flush=True)
+            self._print_progress(row)
+
+    def _print_progress(self, row):
+        """One line of the progress table, with an estimate of the time left.
+
+        Levels cost about the same (each trains the same epochs), so the
+        time left is the mean time of the levels trained so far times the
+        levels still to run; ``patience`` may end the run sooner.
+        """
+        level = row["level"]
+        if level == 0 or not self._progress_started:
+            print(f"{'level':>5} {'weights left':>13} {'n_params':>9} {'train acc':>9} "
+                  f"{'val acc':>8} {'time (s)':>8} {'left (s)':>9}")
+            self._progress_started = True
+        self._trained_times.append(row["fit_time"])
+        left = np.mean(self._trained_times) * (self.max_levels - level)
+        bound = "<=" if self.patience is not None and level < self.max_levels else ""
+        print(f"{level:>5} {100 * row['density']:>12.2f}% {row['n_params']:>9} "
+              f"{row['train_accuracy']:>9.4f} {row['val_accuracy']:>8.4f} "
+              f"{row['fit_time']:>8.2f} {bound + format(left, '.0f'):>9}", flush=True)
 
     def run(self):
         """Run the levels in order, until ``max_levels`` or ``patience``.

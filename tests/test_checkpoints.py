@@ -1,7 +1,6 @@
 """Checkpoints, resume after SIGKILL, Ctrl-C and portability."""
 
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -233,7 +232,8 @@ def test_a_network_without_source_is_keyed_by_its_bytecode():
 
 
 @pytest.mark.parametrize("edit", [
-    ("16)\n        self.output = torch.nn.Linear(16", "24)\n        self.output = torch.nn.Linear(24"),
+    ("16)\n        self.output = torch.nn.Linear(16",
+     "24)\n        self.output = torch.nn.Linear(24"),
     ("Linear(16, 10)", "Linear(16, 10, bias=False)"),
     ("hidden(X).relu()", "hidden(X).tanh()"),
 ], ids=["new layer sizes", "a parameter less", "same shapes, new forward"])

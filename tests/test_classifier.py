@@ -212,8 +212,14 @@ def test_verbose_prints_progress_table(digits, capsys):
     X, y = digits
     fast_clf(verbose=1).fit(X, y)
     out = capsys.readouterr().out
-    assert "weights left" in out and "val acc" in out
-    assert len(out.strip().splitlines()) == 1 + 3
+    assert "weights left" in out and "val acc" in out and "left (s)" in out
+    lines = out.strip().splitlines()
+    assert len(lines) == 1 + 3
+    # Time left after each level: the mean level time times the levels to go.
+    times = [float(line.split()[-2]) for line in lines[1:]]
+    left = [float(line.split()[-1]) for line in lines[1:]]
+    assert left[-1] == 0
+    assert left[0] == pytest.approx(round(2 * times[0]), abs=1)
 
 
 def test_calibration_report_matches_metrics_on_string_labels(binary):
@@ -225,7 +231,8 @@ def test_calibration_report_matches_metrics_on_string_labels(binary):
     report = clf.calibration_report(X, labels)
     proba = clf.predict_proba(X)
     assert report == calibration_report(labels, proba)
-    assert report["ece"] == expected_calibration_error((labels == clf.classes_[1]).astype(int), proba)
+    assert report["ece"] == expected_calibration_error(
+        (labels == clf.classes_[1]).astype(int), proba)
     assert report["accuracy"] == clf.score(X, labels)
     # val_ece is recorded per level on the validation split.
     assert np.all((clf.imp_path_["val_ece"] >= 0) & (clf.imp_path_["val_ece"] <= 1))
@@ -244,7 +251,8 @@ def test_pickle_loads_in_another_process(digits, tmp_path):
     code = ("import pickle, sys, numpy as np; from pathlib import Path; d = Path(sys.argv[1]);"
             "clf = pickle.loads((d / 'clf.pkl').read_bytes());"
             "np.save(d / 'p.npy', clf.predict_proba(np.load(d / 'X.npy')))")
-    subprocess.run([sys.executable, "-c", code, tmp_path], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run([sys.executable, "-c", code, tmp_path], check=True,
+                   cwd=Path(__file__).resolve().parents[1])
     assert np.array_equal(np.load(tmp_path / "p.npy"), clf.predict_proba(X))
 
 
