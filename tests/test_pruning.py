@@ -5,8 +5,15 @@ from torch import nn
 
 from skimp.masks import Mask, prunable_parameter_names
 from skimp.modules import MLP
-from skimp.pruning import (CRITERIA, SCOPES, check_criterion, check_scope, compute_scores,
-                           next_mask, prune)
+from skimp.pruning import (
+    CRITERIA,
+    SCOPES,
+    check_criterion,
+    check_scope,
+    compute_scores,
+    next_mask,
+    prune,
+)
 
 
 def _mlp(seed=0, sizes=(64, 32)):
