@@ -6,37 +6,53 @@ or, for binary problems, a 1-D array with the probability of the positive
 class. A 1-D ``y_prob`` is turned into the two columns ``[1 - p, p]``, so both
 binary forms give the same value.
 
-How ``y_true`` is matched to the columns of ``y_prob``:
+How ``y_true`` is matched to the columns of ``y_prob`` follows
+:func:`sklearn.metrics.log_loss`:
 
-* with ``labels=None`` and whole-number (or bool) ``y_true``, the values are
-  column indices and must lie in ``[0, n_classes)``;
-* otherwise the sorted distinct labels (``labels`` if given, else those of
-  ``y_true``) are the columns in order, which is the order of an estimator's
-  ``classes_``. For a 1-D ``y_prob`` the positive class is the larger label, as
-  in scikit-learn. Without ``labels``, ``y_true`` must then hold every class.
+* The columns belong to the class labels in sorted order, which is the order
+  of a fitted classifier's ``classes_``. The labels are ``labels`` when given,
+  otherwise the distinct values of ``y_true``. Integers are labels like any
+  other: ``y_true`` drawn from ``{1, 2, 3}`` against three columns means
+  columns 0, 1 and 2, and ``{0, ..., k-1}`` against ``k`` columns reads the
+  same as column indices.
+* Without ``labels``, ``y_true`` must hold exactly one distinct label per
+  column (two for a 1-D ``y_prob``). Otherwise nothing says which column
+  belongs to which label: ``y_true = [1, 2]`` against three columns could be
+  classes ``[0, 1, 2]`` or ``[1, 2, 3]``. Such a call raises a ``ValueError``
+  that says to pass ``labels=``, e.g. ``labels=estimator.classes_``; it is
+  never guessed. This also applies when a small sample misses a class.
+* With ``labels``, every value of ``y_true`` must be one of them, and there
+  must be one label per column.
+* For a 1-D ``y_prob`` the positive class is the larger label, as in
+  scikit-learn.
 
 Binned metrics place scores in ``n_bins`` bins over ``[0, 1]``: equal-width
 bins for ``strategy="uniform"``, equal-mass bins with edges at the quantiles of
 the scores for ``strategy="quantile"``. Bins are right-closed, ``(lo, hi]``,
 as in :func:`sklearn.calibration.calibration_curve`, except that a score of 0
 falls in the first bin; a score of exactly 1.0 falls in the last bin. Empty
-bins are skipped.
+bins are skipped. The top-label bins are those of :func:`reliability_curve`,
+which :func:`expected_calibration_error`, :func:`maximum_calibration_error`,
+:func:`calibration_report` and :class:`skimp.plotting.ReliabilityDisplay` all
+use.
 
 The scorers ``ece_scorer``, ``mce_scorer``, ``classwise_ece_scorer`` and
-``brier_scorer`` are ready for ``cross_validate`` and ``GridSearchCV``. Lower
-metric values are better, so each scorer returns the metric negated, with the
-default binning (15 uniform bins). For other settings build one yourself, e.g.
+``brier_scorer`` are ready for ``cross_validate`` and ``GridSearchCV``, alone
+or in a ``scoring`` dict next to strings such as ``"accuracy"``. Each calls
+``estimator.predict_proba(X)`` and passes ``labels=estimator.classes_`` to the
+metric, so any label set works (strings, ``{-1, 1}``, ``{1, ..., 10}``), even
+on a fold that misses a class. Lower metric values are better, so each scorer
+returns the metric negated, with the default binning (15 uniform bins). For
+other settings, pass the full label set yourself, e.g.
 ``make_scorer(expected_calibration_error, greater_is_better=False,
-response_method="predict_proba", n_bins=10)``. Integer targets must be encoded
-``0..n_classes-1`` (or pass ``labels=`` to ``make_scorer``), and string targets
-need every class in each scored fold, as stratified folds ensure.
+response_method="predict_proba", n_bins=10, labels=np.unique(y))``.
 """
 
 import numbers
 
 import numpy as np
 from scipy.special import rel_entr
-from sklearn.metrics import log_loss, make_scorer
+from sklearn.metrics import log_loss
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 
 __all__ = [
@@ -46,6 +62,7 @@ __all__ = [
     "overconfidence",
     "brier_score",
     "calibration_report",
+    "reliability_curve",
     "conditional_kl",
     "total_variation",
     "ece_scorer",
@@ -79,36 +96,56 @@ def _check_distributions(p, name):
     return p
 
 
-def _encode(y_true, n_classes, labels):
-    kind = y_true.dtype.kind
-    is_index = kind in "biu" or (
-        kind == "f" and np.all(np.isfinite(y_true)) and np.all(y_true % 1 == 0)
-    )
-    if labels is None and is_index:
-        idx = y_true.astype(int)
-        bad = (idx < 0) | (idx >= n_classes)
-        if bad.any():
-            raise ValueError(
-                f"y_true holds class index {y_true[bad][0]} outside "
-                f"[0, {n_classes}), the columns of y_prob; pass labels= if "
-                "the labels are not column indices."
-            )
-        return idx
-    classes = np.unique(y_true if labels is None else np.asarray(labels))
-    if len(classes) != n_classes:
-        source = "y_true" if labels is None else "labels"
+def _sorted_classes(values, name):
+    try:
+        return np.unique(values)
+    except TypeError:
+        # np.unique sorts, which fails on e.g. a mix of str and int.
         raise ValueError(
-            f"{source} has {len(classes)} distinct labels but y_prob has "
-            f"{n_classes} columns; pass labels= listing every class."
+            f"{name} mixes label types that cannot be sorted, such as strings "
+            "and numbers; use one type."
+        ) from None
+
+
+def _preview(values, limit=5):
+    shown = ", ".join(repr(v) for v in np.asarray(values)[:limit].tolist())
+    return f"[{shown}, ...]" if len(values) > limit else f"[{shown}]"
+
+
+def _encode(y_true, n_columns, labels):
+    """Column index of each label in ``y_true``, by the rule in the module
+    docstring."""
+    if y_true.dtype.kind == "f" and np.isnan(y_true).any():
+        raise ValueError("y_true contains NaN.")
+    if labels is None:
+        classes = _sorted_classes(y_true, "y_true")
+        if len(classes) != n_columns:
+            raise ValueError(
+                f"y_true holds {len(classes)} distinct labels "
+                f"{_preview(classes)} but y_prob has {n_columns} columns, so "
+                "which column belongs to which label is unknown. Pass "
+                "labels= listing every class in column order, e.g. "
+                "labels=estimator.classes_."
+            )
+        return np.searchsorted(classes, y_true)
+    classes = _sorted_classes(column_or_1d(labels), "labels")
+    if len(classes) != n_columns:
+        raise ValueError(
+            f"labels holds {len(classes)} distinct labels but y_prob has "
+            f"{n_columns} columns; pass one label per column, e.g. "
+            "labels=estimator.classes_."
         )
-    idx = np.searchsorted(classes, y_true)
-    if np.any(classes[np.minimum(idx, n_classes - 1)] != y_true):
-        raise ValueError("y_true contains labels that are not in labels.")
-    return idx
+    unknown = ~np.isin(y_true, classes)
+    if unknown.any():
+        raise ValueError(
+            f"y_true contains labels {_preview(np.unique(y_true[unknown]))} "
+            f"that are not in labels={_preview(classes)}."
+        )
+    return np.searchsorted(classes, y_true)
 
 
 def _check_inputs(y_true, y_prob, labels):
-    """Validate and return ``(class indices, 2-D probabilities)``."""
+    """Validate and return ``(column indices of y_true, 2-D probabilities)``."""
     y_prob = _check_distributions(y_prob, "y_prob")
     if y_prob.ndim == 1:
         y_prob = np.column_stack([1.0 - y_prob, y_prob])
@@ -134,9 +171,9 @@ def _check_binning(n_bins, strategy):
         )
 
 
-def _binned_gaps(score, target, n_bins, strategy):
-    """Weights ``n_b / n`` and gaps ``|mean(target) - mean(score)|`` of the
-    non-empty bins."""
+def _bin(score, target, n_bins, strategy):
+    """Bin ``score`` and return per-bin ``(mean target, mean score, count,
+    edges)``, with NaN means for empty bins."""
     if strategy == "quantile":
         edges = np.quantile(score, np.linspace(0.0, 1.0, n_bins + 1))
     else:
@@ -148,8 +185,19 @@ def _binned_gaps(score, target, n_bins, strategy):
     score_sums = np.bincount(bin_ids, weights=score, minlength=n_bins)
     target_sums = np.bincount(bin_ids, weights=target, minlength=n_bins)
     full = counts > 0
-    gaps = np.abs(target_sums[full] - score_sums[full]) / counts[full]
-    return counts[full] / score.shape[0], gaps
+    mean_target = np.full(n_bins, np.nan)
+    mean_score = np.full(n_bins, np.nan)
+    mean_target[full] = target_sums[full] / counts[full]
+    mean_score[full] = score_sums[full] / counts[full]
+    return mean_target, mean_score, counts, edges
+
+
+def _gaps(prob_true, prob_pred, bin_counts):
+    """Weights ``n_b / n`` and gaps ``|prob_true - prob_pred|`` of the
+    non-empty bins."""
+    full = bin_counts > 0
+    weights = bin_counts[full] / bin_counts.sum()
+    return weights, np.abs(prob_true[full] - prob_pred[full])
 
 
 def _top_label(y_idx, y_prob):
@@ -159,10 +207,79 @@ def _top_label(y_idx, y_prob):
     return confidence, (pred == y_idx).astype(float)
 
 
-def _top_label_gaps(y_true, y_prob, n_bins, strategy, labels):
+def _top_label_curve(y_idx, y_prob, n_bins, strategy):
+    return _bin(*_top_label(y_idx, y_prob), n_bins, strategy)
+
+
+def reliability_curve(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None):
+    """Top-label reliability curve: accuracy against confidence per bin.
+
+    The confidence of a row is its largest probability, and the prediction is
+    right when that column is the true class. Rows are binned by confidence,
+    and each bin gives its accuracy and mean confidence. These are the values
+    of a reliability diagram (:class:`skimp.plotting.ReliabilityDisplay`) and
+    the bins of :func:`expected_calibration_error` and
+    :func:`maximum_calibration_error`. For binary 1-D input the confidence is
+    ``max(p, 1 - p)``.
+
+    Unlike :func:`sklearn.calibration.calibration_curve`, which bins the
+    positive-class probability of a binary problem and drops empty bins, this
+    bins the top label of any number of classes and returns one value per
+    bin, NaN for empty ones, so that every array lines up with
+    ``bin_edges``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels, matched to the columns of ``y_prob`` as described in
+        :mod:`skimp.metrics`.
+    y_prob : array-like of shape (n_samples, n_classes) or (n_samples,)
+        Predicted probabilities, rows summing to 1, or the positive-class
+        probability of a binary problem.
+    n_bins : int, default=15
+        Number of bins.
+    strategy : {"uniform", "quantile"}, default="uniform"
+        Equal-width bins over [0, 1], or equal-mass bins with edges at the
+        quantiles of the confidences.
+    labels : array-like of shape (n_classes,), default=None
+        Every class, in column order once sorted, as ``classes_``. Needed
+        when ``y_true`` does not hold every class.
+
+    Returns
+    -------
+    prob_true : ndarray of shape (n_bins,)
+        Accuracy in each bin, NaN for empty bins.
+    prob_pred : ndarray of shape (n_bins,)
+        Mean confidence in each bin, NaN for empty bins.
+    bin_counts : ndarray of shape (n_bins,)
+        Number of rows in each bin.
+    bin_edges : ndarray of shape (n_bins + 1,)
+        Bin ``b`` is ``(bin_edges[b], bin_edges[b + 1]]``; the first bin also
+        holds its lower edge.
+
+    See Also
+    --------
+    expected_calibration_error : Weighted mean gap of these bins.
+    skimp.plotting.ReliabilityDisplay : Plots these values.
+
+    Examples
+    --------
+    >>> from skimp.metrics import reliability_curve
+    >>> y_prob = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
+    >>> prob_true, prob_pred, bin_counts, bin_edges = reliability_curve(
+    ...     [0, 1, 1, 0], y_prob, n_bins=4)
+    >>> bin_edges
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    >>> bin_counts
+    array([0, 0, 2, 2])
+    >>> prob_true
+    array([nan, nan, 0.5, 0.5])
+    >>> prob_pred.round(3)
+    array([ nan,  nan, 0.65, 0.85])
+    """
     _check_binning(n_bins, strategy)
     y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
-    return _binned_gaps(*_top_label(y_idx, y_prob), n_bins, strategy)
+    return _top_label_curve(y_idx, y_prob, n_bins, strategy)
 
 
 def expected_calibration_error(
@@ -171,16 +288,18 @@ def expected_calibration_error(
     """Top-label expected calibration error (ECE).
 
     The confidence of a row is its largest probability, and the prediction is
-    right when that column is the true class. Rows are binned by confidence,
-    and ``ECE = sum_b (n_b / n) * |acc_b - conf_b|`` over the non-empty bins,
+    right when that column is the true class. Rows are binned by confidence
+    as in :func:`reliability_curve`, and
+    ``ECE = sum_b (n_b / n) * |acc_b - conf_b|`` over the non-empty bins,
     with ``acc_b`` the accuracy and ``conf_b`` the mean confidence in bin b.
     For binary 1-D input the confidence is ``max(p, 1 - p)``.
 
     Parameters
     ----------
     y_true : array-like of shape (n_samples,)
-        True labels: column indices of ``y_prob``, or labels matched to the
-        columns as described in :mod:`skimp.metrics`.
+        True labels, matched to the columns of ``y_prob`` as described in
+        :mod:`skimp.metrics`: without ``labels``, ``y_true`` must hold one
+        distinct label per column.
     y_prob : array-like of shape (n_samples, n_classes) or (n_samples,)
         Predicted probabilities, rows summing to 1, or the positive-class
         probability of a binary problem.
@@ -191,7 +310,8 @@ def expected_calibration_error(
         quantiles of the confidences. Bins are right-closed, ``(lo, hi]``; a
         confidence of exactly 1.0 falls in the last bin.
     labels : array-like of shape (n_classes,), default=None
-        The classes in column order once sorted, as ``classes_``.
+        Every class, in column order once sorted, as ``classes_``. Needed
+        when ``y_true`` does not hold every class.
 
     Returns
     -------
@@ -204,8 +324,19 @@ def expected_calibration_error(
     >>> y_prob = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
     >>> round(expected_calibration_error([0, 1, 1, 0], y_prob, n_bins=4), 4)
     0.25
+
+    Labels other than ``0..n_classes-1`` are matched to the columns in sorted
+    order; when a class is missing from ``y_true``, pass ``labels``:
+
+    >>> y_prob = [[0.7, 0.2, 0.1], [0.1, 0.8, 0.1]]
+    >>> round(expected_calibration_error(["b", "c"], y_prob,
+    ...                                  labels=["b", "c", "d"]), 4)
+    0.25
     """
-    weights, gaps = _top_label_gaps(y_true, y_prob, n_bins, strategy, labels)
+    curve = reliability_curve(
+        y_true, y_prob, n_bins=n_bins, strategy=strategy, labels=labels
+    )
+    weights, gaps = _gaps(*curve[:3])
     return float(weights @ gaps)
 
 
@@ -214,9 +345,9 @@ def maximum_calibration_error(
 ):
     """Top-label maximum calibration error (MCE).
 
-    Binned like :func:`expected_calibration_error`, but returns the largest
-    gap ``max_b |acc_b - conf_b|`` over the non-empty bins, whatever their
-    size.
+    Binned like :func:`expected_calibration_error`, through
+    :func:`reliability_curve`, but returns the largest gap
+    ``max_b |acc_b - conf_b|`` over the non-empty bins, whatever their size.
 
     Parameters
     ----------
@@ -235,8 +366,20 @@ def maximum_calibration_error(
     >>> round(maximum_calibration_error([0, 1, 1, 0], y_prob, n_bins=4), 4)
     0.35
     """
-    _, gaps = _top_label_gaps(y_true, y_prob, n_bins, strategy, labels)
+    curve = reliability_curve(
+        y_true, y_prob, n_bins=n_bins, strategy=strategy, labels=labels
+    )
+    _, gaps = _gaps(*curve[:3])
     return float(gaps.max())
+
+
+def _classwise_error(y_idx, y_prob, n_bins, strategy):
+    errors = []
+    for k in range(y_prob.shape[1]):
+        curve = _bin(y_prob[:, k], (y_idx == k).astype(float), n_bins, strategy)
+        weights, gaps = _gaps(*curve[:3])
+        errors.append(weights @ gaps)
+    return float(np.mean(errors))
 
 
 def classwise_calibration_error(
@@ -273,13 +416,7 @@ def classwise_calibration_error(
     """
     _check_binning(n_bins, strategy)
     y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
-    errors = []
-    for k in range(y_prob.shape[1]):
-        weights, gaps = _binned_gaps(
-            y_prob[:, k], (y_idx == k).astype(float), n_bins, strategy
-        )
-        errors.append(weights @ gaps)
-    return float(np.mean(errors))
+    return _classwise_error(y_idx, y_prob, n_bins, strategy)
 
 
 def overconfidence(y_true, y_prob, *, subset="all", labels=None):
@@ -318,6 +455,11 @@ def overconfidence(y_true, y_prob, *, subset="all", labels=None):
     return float(confidence[wrong].mean()) if wrong.any() else 0.0
 
 
+def _brier(y_idx, y_prob):
+    onehot = np.eye(y_prob.shape[1])[y_idx]
+    return float(np.mean(np.sum((y_prob - onehot) ** 2, axis=1)))
+
+
 def brier_score(y_true, y_prob, *, labels=None):
     """Multiclass Brier score.
 
@@ -340,9 +482,7 @@ def brier_score(y_true, y_prob, *, labels=None):
     >>> round(brier_score([0, 1], [[0.8, 0.2], [0.4, 0.6]]), 4)
     0.2
     """
-    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
-    onehot = np.eye(y_prob.shape[1])[y_idx]
-    return float(np.mean(np.sum((y_prob - onehot) ** 2, axis=1)))
+    return _brier(*_check_inputs(y_true, y_prob, labels))
 
 
 def calibration_report(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None):
@@ -372,13 +512,13 @@ def calibration_report(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=
     _check_binning(n_bins, strategy)
     y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
     confidence, hit = _top_label(y_idx, y_prob)
-    # Past validation, the indices and 2-D probabilities stand for any input.
-    binning = dict(n_bins=n_bins, strategy=strategy)
+    # The inputs are checked once; ECE and MCE share reliability_curve's bins.
+    weights, gaps = _gaps(*_top_label_curve(y_idx, y_prob, n_bins, strategy)[:3])
     return {
-        "ece": expected_calibration_error(y_idx, y_prob, **binning),
-        "mce": maximum_calibration_error(y_idx, y_prob, **binning),
-        "classwise_ece": classwise_calibration_error(y_idx, y_prob, **binning),
-        "brier": brier_score(y_idx, y_prob),
+        "ece": float(weights @ gaps),
+        "mce": float(gaps.max()),
+        "classwise_ece": _classwise_error(y_idx, y_prob, n_bins, strategy),
+        "brier": _brier(y_idx, y_prob),
         "nll": float(log_loss(y_idx, y_prob, labels=np.arange(y_prob.shape[1]))),
         "accuracy": float(hit.mean()),
         "mean_confidence": float(confidence.mean()),
@@ -451,13 +591,39 @@ def total_variation(p_true, p_pred):
     return float(0.5 * np.abs(p_true - p_pred).sum(axis=1).mean())
 
 
-def _loss_scorer(metric):
-    return make_scorer(
-        metric, greater_is_better=False, response_method="predict_proba"
-    )
+class _ClassesScorer:
+    """``scorer(estimator, X, y_true)``: minus a metric of
+    ``estimator.predict_proba(X)``, with ``labels=estimator.classes_``.
+
+    ``make_scorer`` cannot do this: it hands the metric only ``y_true`` and
+    the probabilities, so a fold that misses a class, or labels that are not
+    ``0..n_classes-1``, could not be matched to the columns.
+    """
+
+    def __init__(self, name, metric):
+        self._name = name
+        self._metric = metric
+
+    def __call__(self, estimator, X, y_true):
+        classes = getattr(estimator, "classes_", None)
+        if classes is None:
+            raise ValueError(
+                f"{self._name} needs a fitted classifier with classes_ and "
+                f"predict_proba; {type(estimator).__name__} has no classes_."
+            )
+        y_prob = estimator.predict_proba(X)
+        return -self._metric(y_true, y_prob, labels=classes)
+
+    def __repr__(self):
+        return (
+            f"{self._name}: -{self._metric.__name__}(y, "
+            "estimator.predict_proba(X), labels=estimator.classes_)"
+        )
 
 
-ece_scorer = _loss_scorer(expected_calibration_error)
-mce_scorer = _loss_scorer(maximum_calibration_error)
-classwise_ece_scorer = _loss_scorer(classwise_calibration_error)
-brier_scorer = _loss_scorer(brier_score)
+ece_scorer = _ClassesScorer("ece_scorer", expected_calibration_error)
+mce_scorer = _ClassesScorer("mce_scorer", maximum_calibration_error)
+classwise_ece_scorer = _ClassesScorer(
+    "classwise_ece_scorer", classwise_calibration_error
+)
+brier_scorer = _ClassesScorer("brier_scorer", brier_score)

@@ -9,21 +9,22 @@ works without it; install it with ``pip install skimp[plot]``.
 
 * :class:`ReliabilityDisplay`: a multiclass top-label reliability diagram
   (accuracy against confidence per bin, with the calibration gap, the ECE and
-  a histogram of confidences), binned exactly like :mod:`skimp.metrics`.
+  a histogram of confidences), drawn from
+  :func:`skimp.metrics.reliability_curve`, the bins of the metrics.
 * :class:`ImpPathDisplay`: error and ECE of every IMP level against the
   number of remaining weights, the "sparse double descent" picture, with the
   chosen ticket marked.
+
+As in scikit-learn's displays, the legend label is set with ``name=``; the
+older ``estimator_name=`` still works with a FutureWarning.
 """
+
+import warnings
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from skimp.metrics import (
-    _check_binning,
-    _check_inputs,
-    _top_label,
-    expected_calibration_error,
-)
+from skimp.metrics import _gaps, expected_calibration_error, reliability_curve
 
 __all__ = ["ReliabilityDisplay", "ImpPathDisplay"]
 
@@ -41,27 +42,29 @@ def _check_matplotlib_support(caller_name):
         ) from e
 
 
-def _reliability_bins(confidence, hit, n_bins, strategy):
-    """Per-bin accuracy, mean confidence and count, with the bin edges.
+def _deprecated_estimator_name(estimator_name, name):
+    """``name``, or ``estimator_name`` with a FutureWarning, as scikit-learn's
+    displays renamed the same keyword."""
+    if estimator_name == "deprecated":
+        return name
+    if name is not None:
+        raise ValueError(
+            "Pass only name=; estimator_name= is its deprecated old spelling.")
+    warnings.warn(
+        "estimator_name is deprecated and will be removed in a future release; "
+        "use name instead.", FutureWarning, stacklevel=3)
+    return estimator_name
 
-    The edges and the assignment of scores to bins are those of
-    :func:`skimp.metrics.expected_calibration_error`: equal-width or quantile
-    edges, right-closed bins found by searching the inner edges, so 0 falls
-    in the first bin and 1.0 in the last. Empty bins get NaN accuracy and
-    confidence.
-    """
-    if strategy == "quantile":
-        edges = np.quantile(confidence, np.linspace(0.0, 1.0, n_bins + 1))
-    else:
-        edges = np.linspace(0.0, 1.0, n_bins + 1)
-    bin_ids = np.searchsorted(edges[1:-1], confidence)
-    counts = np.bincount(bin_ids, minlength=n_bins)
-    conf_sums = np.bincount(bin_ids, weights=confidence, minlength=n_bins)
-    hit_sums = np.bincount(bin_ids, weights=hit, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prob_true = np.where(counts > 0, hit_sums / counts, np.nan)
-        prob_pred = np.where(counts > 0, conf_sums / counts, np.nan)
-    return prob_true, prob_pred, counts, edges
+
+class _NameMixin:
+    """The deprecated read-only ``estimator_name`` attribute."""
+
+    @property
+    def estimator_name(self):
+        warnings.warn(
+            "estimator_name is deprecated and will be removed in a future "
+            "release; use name instead.", FutureWarning, stacklevel=2)
+        return self.name
 
 
 def _legend_label(name, ece):
@@ -70,7 +73,7 @@ def _legend_label(name, ece):
     return f"{name} (ECE = {ece:.3f})"
 
 
-class ReliabilityDisplay:
+class ReliabilityDisplay(_NameMixin):
     """Top-label reliability diagram of a multiclass classifier.
 
     scikit-learn's :class:`~sklearn.calibration.CalibrationDisplay` plots the
@@ -78,7 +81,8 @@ class ReliabilityDisplay:
     of any number of classes: predictions are binned by their confidence (the
     largest predicted probability), and each bin shows its accuracy as a bar
     and the gap to its mean confidence as a hatched bar. A perfectly
-    calibrated model has bars on the diagonal. The binning is that of
+    calibrated model has bars on the diagonal. The values are those of
+    :func:`skimp.metrics.reliability_curve`, the bins of
     :func:`skimp.metrics.expected_calibration_error`, whose value appears in
     the legend, and a histogram below the diagram shows the fraction of
     predictions in each bin.
@@ -99,13 +103,17 @@ class ReliabilityDisplay:
         first bin also holds its lower edge).
     ece : float
         Top-label expected calibration error at this binning.
-    estimator_name : str, default=None
+    name : str, default=None
         Name of the estimator, shown in the legend. If None, only the ECE is
         shown.
     n_bins : int, default=None
         Number of bins; None takes ``len(bin_edges) - 1``.
     strategy : {"uniform", "quantile"}, default="uniform"
         Binning strategy the values were computed with.
+    estimator_name : str, default="deprecated"
+        Deprecated old spelling of ``name``: it still works, warns with a
+        FutureWarning, and will be removed in a future release. Reading the
+        ``estimator_name`` attribute warns the same way and gives ``name``.
 
     Attributes
     ----------
@@ -155,13 +163,14 @@ class ReliabilityDisplay:
     """
 
     def __init__(self, prob_true, prob_pred, bin_counts, bin_edges, ece, *,
-                 estimator_name=None, n_bins=None, strategy="uniform"):
+                 name=None, n_bins=None, strategy="uniform",
+                 estimator_name="deprecated"):
         self.prob_true = prob_true
         self.prob_pred = prob_pred
         self.bin_counts = bin_counts
         self.bin_edges = bin_edges
         self.ece = ece
-        self.estimator_name = estimator_name
+        self.name = _deprecated_estimator_name(estimator_name, name)
         self.n_bins = n_bins
         self.strategy = strategy
 
@@ -176,8 +185,8 @@ class ReliabilityDisplay:
             created. With ``hist=True`` the histogram axes are carved out of
             the bottom of ``ax``.
         name : str, default=None
-            Name for the legend. If None, ``estimator_name`` is used, and if
-            that is None only the ECE is shown.
+            Name for the legend. If None, the display's ``name`` is used, and
+            if that is None only the ECE is shown.
         ref_line : bool, default=True
             Draw the diagonal of perfect calibration.
         hist : bool, default=True
@@ -197,7 +206,7 @@ class ReliabilityDisplay:
         if ax is None:
             _, ax = plt.subplots(figsize=(5.0, 6.0) if hist else None)
         if name is None:
-            name = self.estimator_name
+            name = self.name
 
         edges = np.asarray(self.bin_edges, dtype=float)
         counts = np.asarray(self.bin_counts)
@@ -316,8 +325,8 @@ class ReliabilityDisplay:
         Parameters
         ----------
         y_true : array-like of shape (n_samples,)
-            True labels: column indices of ``y_prob``, or labels matched to
-            the columns as described in :mod:`skimp.metrics`.
+            True labels, matched to the columns of ``y_prob`` as described in
+            :mod:`skimp.metrics`.
         y_prob : array-like of shape (n_samples, n_classes) or (n_samples,)
             Predicted probabilities, or the positive-class probability of a
             binary problem (the confidence is then ``max(p, 1 - p)``).
@@ -327,7 +336,8 @@ class ReliabilityDisplay:
             Equal-width bins over [0, 1], or equal-mass bins with edges at the
             quantiles of the confidences.
         labels : array-like of shape (n_classes,), default=None
-            The classes in column order once sorted, as ``classes_``.
+            Every class, in column order once sorted, as ``classes_``. Needed
+            when ``y_true`` does not hold every class.
         name : str, default=None
             Name for the legend.
         ax : matplotlib Axes, default=None
@@ -352,19 +362,17 @@ class ReliabilityDisplay:
         'ECE = 0.325'
         """
         _check_matplotlib_support(f"{cls.__name__}.from_predictions")
-        _check_binning(n_bins, strategy)
-        y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
-        prob_true, prob_pred, counts, edges = _reliability_bins(
-            *_top_label(y_idx, y_prob), n_bins, strategy)
-        ece = expected_calibration_error(y_idx, y_prob, n_bins=n_bins,
-                                         strategy=strategy)
-        disp = cls(prob_true, prob_pred, counts, edges, ece,
-                   estimator_name=name, n_bins=n_bins, strategy=strategy)
+        prob_true, prob_pred, counts, edges = reliability_curve(
+            y_true, y_prob, n_bins=n_bins, strategy=strategy, labels=labels)
+        # expected_calibration_error computes exactly this from the same curve.
+        weights, gaps = _gaps(prob_true, prob_pred, counts)
+        disp = cls(prob_true, prob_pred, counts, edges, float(weights @ gaps),
+                   name=name, n_bins=n_bins, strategy=strategy)
         return disp.plot(ax=ax, ref_line=ref_line, hist=hist,
                          bar_kwargs=bar_kwargs)
 
 
-class ImpPathDisplay:
+class ImpPathDisplay(_NameMixin):
     """Error and calibration along an iterative magnitude pruning path.
 
     The top panel shows the error (1 - accuracy) of every IMP level against
@@ -375,6 +383,12 @@ class ImpPathDisplay:
     test error falls before rising again as pruning removes capacity. The
     bottom panel shows the top-label ECE of each level on the validation
     split and, when given, the test set.
+
+    A log scale has no place for 0, so when a level is fully pruned (0
+    remaining weights) both panels switch to a symmetric log scale, linear
+    between 0 and 1 and logarithmic above, which places the other levels
+    exactly where the log scale would. The fully pruned levels then lie at
+    x = 0, marked by a "0 weights" note on the error panel.
 
     It is recommended to build it with :meth:`from_estimator`. All
     parameters are stored as attributes.
@@ -391,8 +405,12 @@ class ImpPathDisplay:
         Test error of each level.
     test_ece : array-like of shape (n_levels,), default=None
         Test ECE of each level.
-    estimator_name : str, default=None
+    name : str, default=None
         Name of the estimator, prefixed to the legend labels.
+    estimator_name : str, default="deprecated"
+        Deprecated old spelling of ``name``: it still works, warns with a
+        FutureWarning, and will be removed in a future release. Reading the
+        ``estimator_name`` attribute warns the same way and gives ``name``.
 
     Attributes
     ----------
@@ -406,6 +424,9 @@ class ImpPathDisplay:
         ``"test_ece"`` when test values are given.
     best_marker_ : matplotlib Line2D
         Marker at the chosen ticket on the validation error curve.
+    zero_note_ : matplotlib Text or None
+        The "0 weights" note at x = 0 on the error panel when a level is
+        fully pruned, else None.
 
     See Also
     --------
@@ -434,12 +455,12 @@ class ImpPathDisplay:
     """
 
     def __init__(self, imp_path, *, best_level, test_error=None, test_ece=None,
-                 estimator_name=None):
+                 name=None, estimator_name="deprecated"):
         self.imp_path = imp_path
         self.best_level = best_level
         self.test_error = test_error
         self.test_ece = test_ece
-        self.estimator_name = estimator_name
+        self.name = _deprecated_estimator_name(estimator_name, name)
 
     def plot(self, *, ax=None, name=None):
         """Plot the error and ECE panels.
@@ -450,8 +471,8 @@ class ImpPathDisplay:
             Axes for the error panel and the ECE panel. If None, a new figure
             with two stacked panels sharing the x-axis is created.
         name : str, default=None
-            Name prefixed to the legend labels. If None, ``estimator_name``
-            is used, and if that is None there is no prefix.
+            Name prefixed to the legend labels. If None, the display's
+            ``name`` is used, and if that is None there is no prefix.
 
         Returns
         -------
@@ -465,6 +486,11 @@ class ImpPathDisplay:
         if missing:
             raise ValueError(f"imp_path lacks the keys {missing}.")
         x = np.asarray(self.imp_path["n_params"])
+        if x.ndim != 1 or not np.issubdtype(x.dtype, np.number) or (
+                x.size and not (np.isfinite(x).all() and x.min() >= 0)):
+            raise ValueError(
+                "imp_path['n_params'] must be a 1-D array of remaining-weight "
+                f"counts >= 0, got {x!r}.")
         n_levels = len(x)
         if not 0 <= self.best_level < n_levels:
             raise ValueError(
@@ -488,7 +514,7 @@ class ImpPathDisplay:
             raise ValueError(f"ax must be a pair of axes, got {len(ax)}.")
         err_ax, ece_ax = ax[0], ax[1]
         if name is None:
-            name = self.estimator_name
+            name = self.name
         prefix = "" if name is None else f"{name}: "
 
         def draw(axes, key, y, label, **style):
@@ -515,13 +541,33 @@ class ImpPathDisplay:
             draw(ece_ax, "test_ece", test["test_ece"], "test", marker=".",
                  color="tab:green")
 
+        fully_pruned = bool(np.any(x == 0))
         for axes, ylabel in ((err_ax, "error"), (ece_ax, "ECE")):
             axes.axvline(x[best], color="gray", linestyle=":", linewidth=1)
-            axes.set_xscale("log")
+            if fully_pruned:
+                # Weight counts are whole numbers, so the linear part [0, 1]
+                # holds only the fully pruned levels and every other level
+                # sits where a plain log scale would put it.
+                axes.set_xscale("symlog", linthresh=1)
+                # Counts are never negative; the default margin would open a
+                # mirrored negative axis left of 0, so only the right one stays.
+                axes.autoscale_view()
+                axes.set_xlim(-0.2, axes.get_xlim()[1])
+            else:
+                axes.set_xscale("log")
             axes.set_ylabel(ylabel)
             axes.legend()
             if not (own_figure and axes is err_ax):
                 axes.set_xlabel("remaining weights")
+
+        self.zero_note_ = None
+        if fully_pruned:
+            # Said in words too: the symlog axis is easy to misread as log.
+            self.zero_note_ = err_ax.annotate(
+                "0 weights\n(fully pruned)", xy=(0, 0),
+                xycoords=("data", "axes fraction"), xytext=(3, 3),
+                textcoords="offset points", ha="left", va="bottom",
+                fontsize="small", color="dimgray")
 
         self.ax_ = ax
         self.figure_ = err_ax.figure
@@ -583,5 +629,5 @@ class ImpPathDisplay:
                     y_test, proba, labels=classes))
             test_error, test_ece = np.array(test_error), np.array(test_ece)
         disp = cls(estimator.imp_path_, best_level=estimator.best_level_,
-                   test_error=test_error, test_ece=test_ece, estimator_name=name)
+                   test_error=test_error, test_ece=test_ece, name=name)
         return disp.plot(ax=ax)

@@ -1,8 +1,11 @@
+import pickle
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.calibration import calibration_curve
 from sklearn.datasets import make_classification
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import brier_score_loss, log_loss
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validate
 
@@ -18,8 +21,10 @@ from skimp.metrics import (
     maximum_calibration_error,
     mce_scorer,
     overconfidence,
+    reliability_curve,
     total_variation,
 )
+from tests.conftest import fast_clf
 
 # Top-label hand case, 3 classes, 5 bins with inner edges .2 .4 .6 .8:
 #   row  conf  pred  true  right  bin
@@ -58,12 +63,78 @@ def test_ece_and_mce_hand_case():
     assert maximum_calibration_error(Y3, P3, n_bins=5) == pytest.approx(0.34)
 
 
+def test_reliability_curve_hand_case():
+    # The bins of test_ece_and_mce_hand_case, one entry per bin, NaN if empty.
+    prob_true, prob_pred, counts, edges = reliability_curve(Y3, P3, n_bins=5)
+    np.testing.assert_allclose(edges, [0, 0.2, 0.4, 0.6, 0.8, 1])
+    np.testing.assert_array_equal(counts, [0, 1, 2, 1, 1])
+    np.testing.assert_allclose(prob_true, [np.nan, 0, 0.5, 1, 1])
+    np.testing.assert_allclose(prob_pred, [np.nan, 0.34, 0.525, 0.70, 0.85])
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_ece_and_mce_are_the_gaps_of_the_reliability_curve(strategy):
+    rng = np.random.default_rng(0)
+    y_prob = rng.dirichlet(np.full(4, 0.5), size=400)
+    y = rng.integers(0, 4, 400)
+    prob_true, prob_pred, counts, edges = reliability_curve(
+        y, y_prob, n_bins=8, strategy=strategy
+    )
+    assert counts.sum() == 400 and edges.shape == (9,)
+    gaps = np.abs(prob_true - prob_pred)
+    assert np.isnan(gaps).sum() == np.sum(counts == 0)
+    ece = expected_calibration_error(y, y_prob, n_bins=8, strategy=strategy)
+    mce = maximum_calibration_error(y, y_prob, n_bins=8, strategy=strategy)
+    assert ece > 0.05
+    assert ece == pytest.approx(np.nansum(counts * gaps) / 400)
+    assert mce == pytest.approx(np.nanmax(gaps))
+    report = calibration_report(y, y_prob, n_bins=8, strategy=strategy)
+    assert (report["ece"], report["mce"]) == (ece, mce)
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_reliability_curve_is_calibration_curve_of_the_top_label(strategy):
+    # sklearn's binary calibration_curve of (right?, confidence) is the
+    # top-label curve with its empty bins dropped. 300 rows and 8 bins put no
+    # quantile edge on a data point, so percentile and quantile edges agree.
+    rng = np.random.default_rng(1)
+    y_prob = rng.dirichlet(np.ones(3), size=300)
+    y = rng.integers(0, 3, 300)
+    right = (y_prob.argmax(axis=1) == y).astype(int)
+    expected = calibration_curve(right, y_prob.max(axis=1), n_bins=8, strategy=strategy)
+    prob_true, prob_pred, counts, _ = reliability_curve(
+        y, y_prob, n_bins=8, strategy=strategy
+    )
+    full = counts > 0
+    np.testing.assert_allclose(prob_true[full], expected[0])
+    np.testing.assert_allclose(prob_pred[full], expected[1])
+
+
+def test_reliability_curve_labels():
+    # Strings in sorted order are the columns, as the indices are.
+    y_str = np.array(["x", "y", "z"])[Y3]
+    for got, want in zip(
+        reliability_curve(y_str, P3, n_bins=5), reliability_curve(Y3, P3, n_bins=5)
+    ):
+        np.testing.assert_array_equal(got, want)
+    # Rows 0 and 1 only: class "z" is missing, so labels= is required.
+    with pytest.raises(ValueError, match="Pass labels="):
+        reliability_curve(y_str[:2], P3[:2], n_bins=5)
+    prob_true, _, counts, _ = reliability_curve(
+        y_str[:2], P3[:2], n_bins=5, labels=["z", "y", "x"]
+    )
+    # Row 0 (.70, right) in (.6, .8], row 1 (.55, wrong) in (.4, .6].
+    np.testing.assert_array_equal(counts, [0, 0, 1, 1, 0])
+    np.testing.assert_allclose(prob_true, [np.nan, np.nan, 0, 1, np.nan])
+
+
 def test_score_on_inner_edge_goes_to_lower_bin():
     # Confidences .5 (wrong) and .9 (right), 2 bins (0,.5] and (.5,1]:
     # separate bins give ECE (.5 + .1) / 2 = .3; had .5 gone up, one bin with
     # acc .5 and conf .7 would give .2.
     y_prob = [[0.5, 0.3, 0.2], [0.9, 0.05, 0.05]]
-    assert expected_calibration_error([1, 0], y_prob, n_bins=2) == pytest.approx(0.3)
+    ece = expected_calibration_error([1, 0], y_prob, n_bins=2, labels=[0, 1, 2])
+    assert ece == pytest.approx(0.3)
 
 
 def test_confidence_one_falls_in_last_bin():
@@ -71,11 +142,12 @@ def test_confidence_one_falls_in_last_bin():
     # acc .5, conf .8, ECE = MCE = .3. A separate bin for 1.0 would give
     # MCE 1 and ECE (1 + .4) / 2 = .7.
     y_prob = [[1.0, 0.0], [0.4, 0.6]]
-    assert expected_calibration_error([1, 1], y_prob, n_bins=2) == pytest.approx(0.3)
-    assert maximum_calibration_error([1, 1], y_prob, n_bins=2) == pytest.approx(0.3)
-    assert expected_calibration_error([1, 1], [0.0, 0.6], n_bins=2) == pytest.approx(
-        0.3
-    )
+    binning = dict(n_bins=2, labels=[0, 1])
+    assert expected_calibration_error([1, 1], y_prob, **binning) == pytest.approx(0.3)
+    assert maximum_calibration_error([1, 1], y_prob, **binning) == pytest.approx(0.3)
+    assert expected_calibration_error(
+        [1, 1], [0.0, 0.6], **binning
+    ) == pytest.approx(0.3)
 
 
 def test_empty_bins_are_skipped():
@@ -115,9 +187,9 @@ def test_classwise_hand_case():
     # class 2: p=.1 .1 .7, y=0 1 1: {.1,.1}: gap .4;  {.7}: gap .3  -> 1.1/3
     # mean = (.7 + 1.2 + 1.1) / 9 = 1/3
     y_prob = [[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]]
-    assert classwise_calibration_error([0, 2, 2], y_prob, n_bins=2) == pytest.approx(
-        1 / 3
-    )
+    assert classwise_calibration_error(
+        [0, 2, 2], y_prob, n_bins=2, labels=[0, 1, 2]
+    ) == pytest.approx(1 / 3)
 
 
 @pytest.mark.parametrize("strategy", ["uniform", "quantile"])
@@ -142,13 +214,13 @@ def test_overconfidence_hand_case():
     assert overconfidence(Y3, P3) == pytest.approx(0.588 - 0.6)
     # wrong rows 1 and 4: (.55 + .34) / 2
     assert overconfidence(Y3, P3, subset="wrong") == pytest.approx(0.445)
-    assert overconfidence([0, 2], P3[[0, 2]], subset="wrong") == 0.0
+    assert overconfidence([0, 2], P3[[0, 2]], subset="wrong", labels=[0, 1, 2]) == 0.0
 
 
 def test_brier_hand_case_and_binary_relation():
     # [.7 .2 .1] vs class 0: .09 + .04 + .01 = .14
     # [.2 .3 .5] vs class 2: .04 + .09 + .25 = .38   -> mean .26
-    assert brier_score([0, 2], P3[[0, 2]]) == pytest.approx(0.26)
+    assert brier_score([0, 2], P3[[0, 2]], labels=[0, 1, 2]) == pytest.approx(0.26)
     y, p = random_binary()
     assert brier_score(y, p) == pytest.approx(2 * brier_score_loss(y, p))
 
@@ -193,13 +265,59 @@ def test_string_labels_are_matched_in_sorted_order():
     ) == pytest.approx(0.168)
 
 
-def test_integer_labels_not_indices_need_labels():
-    y = Y3 + 1  # classes 1, 2, 3
-    assert expected_calibration_error(y, P3, n_bins=5, labels=[1, 2, 3]) == (
-        pytest.approx(0.168)
+def test_integer_labels_are_labels_not_column_indices():
+    # Every class present: {1, 2, 3} and {-5, 0, 7} are columns 0, 1, 2.
+    for classes in ([1, 2, 3], [-5, 0, 7]):
+        y = np.array(classes)[Y3]
+        assert expected_calibration_error(y, P3, n_bins=5) == pytest.approx(0.168)
+        assert expected_calibration_error(
+            y, P3, n_bins=5, labels=classes
+        ) == pytest.approx(0.168)
+    # Binary {-1, 1}: the 1-D column is P(1), the larger label.
+    assert brier_score([-1, 1], [0.2, 0.6]) == pytest.approx(0.2)
+    assert brier_score([-1, 1], [0.2, 0.6]) == brier_score([0, 1], [0.2, 0.6])
+
+
+ALL_METRICS = [
+    expected_calibration_error,
+    maximum_calibration_error,
+    classwise_calibration_error,
+    overconfidence,
+    brier_score,
+    calibration_report,
+    reliability_curve,
+]
+
+
+@pytest.mark.parametrize("metric", ALL_METRICS)
+def test_missing_class_without_labels_raises(metric):
+    # The case: classes [1, 2, 3], but y_true holds only 1 and 2.
+    # Read as column indices (the old rule), the labels land one column off.
+    y_prob = P3[[0, 2]]
+    with pytest.raises(ValueError, match="2 distinct labels.*3 columns.*Pass labels="):
+        metric([1, 2], y_prob)
+    # Even 0-based integers are not guessed to be column indices.
+    with pytest.raises(ValueError, match="Pass labels="):
+        metric([0, 1], y_prob)
+    with pytest.raises(ValueError, match="Pass labels="):
+        metric(["b", "c"], y_prob)
+    metric([1, 2], y_prob, labels=[1, 2, 3])  # the fix the message names
+
+
+def test_labels_match_the_columns_when_a_class_is_missing():
+    # Rows of P3 for true classes 1 and 2 of [1, 2, 3] sit in columns 0, 1:
+    # row 0 predicts column 0 (.70, right), row 2 column 2 (.50, wrong).
+    y_prob = P3[[0, 2]]
+    ece = expected_calibration_error([1, 2], y_prob, n_bins=5, labels=[1, 2, 3])
+    assert ece == pytest.approx((0.3 + 0.5) / 2)
+    # The index reading would call row 0 wrong and row 2 right.
+    ece_as_indices = expected_calibration_error(
+        [1, 2], y_prob, n_bins=5, labels=[0, 1, 2]
     )
-    with pytest.raises(ValueError, match="outside"):
-        expected_calibration_error(y, P3, n_bins=5)
+    assert ece_as_indices == pytest.approx((0.7 + 0.5) / 2)
+    assert brier_score(["b"], P3[[1]], labels=["a", "b", "c"]) == pytest.approx(
+        0.3025 + 0.4225 + 0.01
+    )
 
 
 def test_calibration_report():
@@ -270,24 +388,16 @@ BAD_INPUTS = [
     ([0, 1], [[0.6, 0.6], [0.5, 0.5]], "sum to 1"),
     ([0, 1], [[0.5, 0.5001], [0.5, 0.5]], "sum to 1"),
     ([0, 1], [[np.nan, 0.5], [0.5, 0.5]], "NaN"),
-    ([0, 2], [[0.5, 0.5], [0.5, 0.5]], r"outside \[0, 2\)"),
-    ([0, -1], [[0.5, 0.5], [0.5, 0.5]], r"outside \[0, 2\)"),
+    ([1, 1], [[0.5, 0.5], [0.5, 0.5]], "1 distinct labels.*Pass labels="),
+    ([0, 1, 2], [0.5, 0.5, 0.5], "3 distinct labels.*2 columns"),
     (["a", "a"], [[0.5, 0.5], [0.5, 0.5]], "1 distinct labels"),
+    ([0.0, np.nan], [[0.5, 0.5], [0.5, 0.5]], "y_true contains NaN"),
+    (np.array([1, "a"], dtype=object), [0.5, 0.5], "mixes label types"),
     ([], [], "empty"),
 ]
 
 
-@pytest.mark.parametrize(
-    "metric",
-    [
-        expected_calibration_error,
-        maximum_calibration_error,
-        classwise_calibration_error,
-        overconfidence,
-        brier_score,
-        calibration_report,
-    ],
-)
+@pytest.mark.parametrize("metric", ALL_METRICS)
 @pytest.mark.parametrize("y_true, y_prob, match", BAD_INPUTS)
 def test_bad_inputs_raise(metric, y_true, y_prob, match):
     with pytest.raises(ValueError, match=match):
@@ -295,10 +405,12 @@ def test_bad_inputs_raise(metric, y_true, y_prob, match):
 
 
 def test_labels_keyword_errors():
-    with pytest.raises(ValueError, match="not in labels"):
+    with pytest.raises(ValueError, match=r"\['z'\] that are not in labels"):
         brier_score(["a", "z"], [0.2, 0.7], labels=["a", "b"])
-    with pytest.raises(ValueError, match="3 distinct labels"):
+    with pytest.raises(ValueError, match="labels holds 3 distinct labels"):
         brier_score(["a", "b"], [0.2, 0.7], labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match="not in labels"):
+        brier_score([1, 2], [0.2, 0.7], labels=["a", "b"])
 
 
 @pytest.mark.parametrize(
@@ -308,6 +420,7 @@ def test_labels_keyword_errors():
         maximum_calibration_error,
         classwise_calibration_error,
         calibration_report,
+        reliability_curve,
     ],
 )
 @pytest.mark.parametrize(
@@ -394,3 +507,107 @@ def test_scorer_in_grid_search():
         LogisticRegression(), {"C": [1e-3, 1.0]}, scoring=brier_scorer, cv=3
     ).fit(X, y)
     assert -1 < search.best_score_ < 0
+
+
+# -- The scorers match labels to columns through estimator.classes_ ----------
+
+LABEL_SETS = {
+    "1_to_10": np.arange(1, 11),
+    "minus_one_one": np.array([-1, 1]),
+    "strings": np.array(["cat", "dog", "emu"]),
+}
+SCORING = {
+    "ece": ece_scorer,
+    "mce": mce_scorer,
+    "classwise_ece": classwise_ece_scorer,
+    "brier": brier_scorer,
+    "accuracy": "accuracy",
+}
+METRICS = {
+    "ece": expected_calibration_error,
+    "mce": maximum_calibration_error,
+    "classwise_ece": classwise_calibration_error,
+    "brier": brier_score,
+}
+
+
+def _labelled(label_set, n=300):
+    classes = LABEL_SETS[label_set]
+    X, y = make_classification(
+        n, n_informative=10, n_classes=len(classes), n_clusters_per_class=1,
+        flip_y=0.1, random_state=0,
+    )
+    return X, classes[y]
+
+
+def _assert_scores_are_metrics_with_classes(result, X, y):
+    for fold, estimator in enumerate(result["estimator"]):
+        test = result["indices"]["test"][fold]
+        proba = estimator.predict_proba(X[test])
+        for key, metric in METRICS.items():
+            score = result[f"test_{key}"][fold]
+            assert np.isfinite(score) and score <= 0
+            assert score == pytest.approx(
+                -metric(y[test], proba, labels=estimator.classes_)
+            )
+
+
+@pytest.mark.parametrize(
+    "make_estimator",
+    [lambda: LogisticRegression(max_iter=1000), lambda: fast_clf(max_levels=1)],
+    ids=["logistic_regression", "pruned_net"],
+)
+@pytest.mark.parametrize("label_set", LABEL_SETS)
+def test_scorers_work_on_any_label_set(make_estimator, label_set):
+    # {1..10} and {-1, 1} used to give NaN scores: they were read as column
+    # indices, and 10 and -1 are no column.
+    X, y = _labelled(label_set)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = cross_validate(
+            make_estimator(), X, y, cv=3, scoring=SCORING, error_score="raise",
+            return_estimator=True, return_indices=True,
+        )
+    assert np.all(result["test_accuracy"] > 1 / len(LABEL_SETS[label_set]))
+    _assert_scores_are_metrics_with_classes(result, X, y)
+
+
+def test_scorers_on_a_test_fold_that_misses_a_class():
+    X, y = _labelled("strings")
+    # The model learns all three classes; the test rows hold two of them.
+    test = np.flatnonzero(y != "emu")[:60]
+    train = np.setdiff1d(np.arange(len(y)), test)
+    result = cross_validate(
+        LogisticRegression(max_iter=1000), X, y, cv=[(train, test)],
+        scoring=SCORING, error_score="raise", return_estimator=True,
+        return_indices=True,
+    )
+    assert set(y[test]) == {"cat", "dog"}
+    _assert_scores_are_metrics_with_classes(result, X, y)
+
+
+def test_scorers_in_grid_search_scoring_dict():
+    X, y = _labelled("1_to_10")
+    search = GridSearchCV(
+        LogisticRegression(max_iter=1000), {"C": [0.01, 1.0]}, cv=3,
+        scoring={"ece": ece_scorer, "accuracy": "accuracy"}, refit="ece",
+        error_score="raise",
+    ).fit(X, y)
+    mean_ece = search.cv_results_["mean_test_ece"]
+    assert np.isfinite(mean_ece).all() and np.all(mean_ece < 0)
+    assert search.best_score_ == mean_ece.max()
+    # The fitted search has classes_, so the scorer takes it directly.
+    assert ece_scorer(search, X, y) == -expected_calibration_error(
+        y, search.predict_proba(X), labels=search.classes_
+    )
+
+
+def test_scorer_needs_a_classifier_and_pickles():
+    X, y = _labelled("minus_one_one")
+    with pytest.raises(ValueError, match="LinearRegression has no classes_"):
+        ece_scorer(LinearRegression().fit(X, y), X, y)
+    clf = LogisticRegression().fit(X, y)
+    for scorer in (ece_scorer, brier_scorer):
+        # joblib pickles the scorer for n_jobs > 1.
+        assert pickle.loads(pickle.dumps(scorer))(clf, X, y) == scorer(clf, X, y)
+    assert "labels=estimator.classes_" in repr(ece_scorer)

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-from skimp.metrics import expected_calibration_error  # noqa: E402
+from skimp.metrics import expected_calibration_error, reliability_curve  # noqa: E402
 from skimp.plotting import ImpPathDisplay, ReliabilityDisplay  # noqa: E402
 from tests.conftest import fast_clf  # noqa: E402
 
@@ -86,6 +86,45 @@ def test_reliability_bars_match_bins(strategy, n_bins):
     gaps = np.abs(disp.prob_true[full] - disp.prob_pred[full])
     assert disp.bin_counts[full] @ gaps / 300 == pytest.approx(ece)
     assert f"MyNet (ECE = {ece:.3f})" in _legend_texts(disp.ax_)
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile"])
+def test_reliability_display_shows_reliability_curve(strategy):
+    # Binned in one place: the display stores reliability_curve's arrays, and
+    # its ECE is expected_calibration_error's, bit for bit.
+    y, p = _random_proba(300, 4, seed=2)
+    labels = np.array([10, 20, 30, 40])
+    for y_true, kwargs in ((y, {}), (labels[y], {"labels": labels})):
+        disp = ReliabilityDisplay.from_predictions(
+            y_true, p, n_bins=7, strategy=strategy, **kwargs)
+        curve = reliability_curve(y_true, p, n_bins=7, strategy=strategy,
+                                  **kwargs)
+        for got, want in zip((disp.prob_true, disp.prob_pred, disp.bin_counts,
+                              disp.bin_edges), curve):
+            np.testing.assert_array_equal(got, want)
+        assert disp.ece == expected_calibration_error(
+            y_true, p, n_bins=7, strategy=strategy, **kwargs)
+    # A class missing from y_true needs labels=, as in the metrics.
+    with pytest.raises(ValueError, match="Pass labels="):
+        ReliabilityDisplay.from_predictions(labels[y][y != 3], p[y != 3])
+
+
+def test_reliability_name_and_deprecated_estimator_name():
+    y, p = _random_proba(100, 3)
+    prob_true, prob_pred, counts, edges = reliability_curve(y, p, n_bins=5)
+    disp = ReliabilityDisplay(prob_true, prob_pred, counts, edges, 0.1,
+                              name="net").plot()
+    assert disp.name == "net"
+    assert _legend_texts(disp.ax_)[0] == "net (ECE = 0.100)"
+    with pytest.warns(FutureWarning, match="estimator_name is deprecated"):
+        old = ReliabilityDisplay(prob_true, prob_pred, counts, edges, 0.1,
+                                 estimator_name="old")
+    assert old.name == "old"
+    with pytest.warns(FutureWarning, match="use name instead"):
+        assert old.estimator_name == "old"
+    with pytest.raises(ValueError, match="only name="):
+        ReliabilityDisplay(prob_true, prob_pred, counts, edges, 0.1,
+                           name="a", estimator_name="b")
 
 
 def test_reliability_artists_and_histogram():
@@ -166,7 +205,7 @@ def test_reliability_from_estimator_equals_from_predictions(fitted):
     np.testing.assert_allclose(est.prob_pred, pred.prob_pred)
     np.testing.assert_array_equal(est.bin_edges, pred.bin_edges)
     assert est.ece == pred.ece
-    assert est.estimator_name == "PrunedNetClassifier"
+    assert est.name == "PrunedNetClassifier"
     assert _legend_texts(est.ax_)[0] == (
         f"PrunedNetClassifier (ECE = {est.ece:.3f})")
 
@@ -222,6 +261,7 @@ def test_imp_path_lines_without_test(fitted):
     np.testing.assert_allclose(disp.lines_["val_ece"].get_ydata(), path["val_ece"])
 
     err_ax, ece_ax = disp.ax_
+    assert disp.zero_note_ is None  # every level keeps weights
     assert disp.lines_["train"].axes is err_ax
     assert disp.lines_["val_ece"].axes is ece_ax
     assert disp.figure_ is err_ax.figure
@@ -265,7 +305,7 @@ def test_imp_path_user_axes_and_constructor(fitted):
     n = len(clf.imp_path_["level"])
     test_error = np.linspace(0.5, 0.2, n)
     disp = ImpPathDisplay(clf.imp_path_, best_level=clf.best_level_,
-                          test_error=test_error, estimator_name="mine")
+                          test_error=test_error, name="mine")
     disp.plot(ax=(axes[0], axes[1]))
     assert disp.ax_[0] is axes[0] and disp.ax_[1] is axes[1]
     assert disp.figure_ is fig
@@ -273,6 +313,39 @@ def test_imp_path_user_axes_and_constructor(fitted):
     np.testing.assert_allclose(disp.lines_["test"].get_ydata(), test_error)
     assert disp.lines_["val"].get_label() == "mine: validation"
     assert axes[0].get_xlabel() == "remaining weights"
+
+
+def _path(n_params):
+    n = len(n_params)
+    return {"n_params": np.array(n_params),
+            "train_accuracy": np.linspace(1.0, 0.2, n),
+            "val_accuracy": np.linspace(0.8, 0.1, n),
+            "val_ece": np.linspace(0.05, 0.3, n)}
+
+
+def test_imp_path_shows_fully_pruned_levels():
+    # Level 3 keeps 0 weights. On a log axis it vanished without a word.
+    disp = ImpPathDisplay(_path([1000, 100, 10, 0]), best_level=3).plot()
+    err_ax, ece_ax = disp.ax_
+    disp.figure_.canvas.draw()
+    for ax, key in ((err_ax, "val"), (ece_ax, "val_ece")):
+        line = disp.lines_[key]
+        np.testing.assert_array_equal(line.get_xdata(), [1000, 100, 10, 0])
+        # Every level, the fully pruned one included, lands inside the axes.
+        xy = ax.transData.transform(np.column_stack(
+            [line.get_xdata(), line.get_ydata()]))
+        assert np.isfinite(xy).all()
+        assert all(ax.bbox.contains(px, py) for px, py in xy)
+        assert ax.get_xscale() == "symlog"
+        # Above 1 the axis is logarithmic: each decade is equally wide.
+        decades = np.diff(xy[:3, 0])
+        assert decades[0] == pytest.approx(decades[1])
+    # The chosen ticket is the fully pruned level, and is marked there.
+    np.testing.assert_array_equal(disp.best_marker_.get_xdata(), [0])
+    note = disp.zero_note_
+    assert note is not None and note.axes is err_ax and note.get_visible()
+    assert "0 weights" in note.get_text()
+    assert note.xy[0] == 0
 
 
 def test_imp_path_invalid():
@@ -284,9 +357,27 @@ def test_imp_path_invalid():
         ImpPathDisplay(path, best_level=1, test_error=[0.1]).plot()
     with pytest.raises(ValueError, match="lacks the keys"):
         ImpPathDisplay({"n_params": [1]}, best_level=0).plot()
+    with pytest.raises(ValueError, match=r"counts >= 0"):
+        ImpPathDisplay(_path([100, -1]), best_level=0).plot()
+    with pytest.raises(ValueError, match=r"counts >= 0"):
+        ImpPathDisplay(_path([100, np.nan]), best_level=0).plot()
     with pytest.raises(ValueError, match="pair"):
         _, axes = plt.subplots(1, 3)
         ImpPathDisplay(path, best_level=1).plot(ax=axes)
+
+
+def test_imp_path_name_and_deprecated_estimator_name(fitted):
+    clf, _, _ = fitted
+    disp = ImpPathDisplay(clf.imp_path_, best_level=clf.best_level_,
+                          name="net").plot()
+    assert disp.name == "net"
+    assert disp.lines_["train"].get_label() == "net: train"
+    with pytest.warns(FutureWarning, match="estimator_name is deprecated"):
+        old = ImpPathDisplay(clf.imp_path_, best_level=clf.best_level_,
+                             estimator_name="old")
+    assert old.plot().lines_["train"].get_label() == "old: train"
+    with pytest.warns(FutureWarning, match="use name instead"):
+        assert old.estimator_name == "old"
 
 
 def test_imp_path_needs_both_test_arrays(fitted):
