@@ -117,7 +117,8 @@ class CompactMLP(nn.Module):
     flatten : bool, default=False
         Flatten each input row first, as a leading ``nn.Flatten`` did.
     chunk_size : int, default=256
-        Rows pushed through the network at a time.
+        Rows pushed through the network at a time. A program made from the
+        module by ``torch.export`` takes all rows at once instead.
     constant_logits : torch.Tensor of shape (n_outputs,), default=None
         The output when ``layers`` is empty.
 
@@ -145,15 +146,21 @@ class CompactMLP(nn.Module):
 
     def forward(self, X):
         """Logits for the rows of ``X``, shape ``(n_rows, n_outputs)``."""
-        if self.flatten:
-            X = X.reshape(len(X), -1)
+        # flatten(1) and X.shape[0], not len(X): under torch.export, len()
+        # would fix the number of rows to the example's.
+        if self.flatten and X.ndim > 1:
+            X = X.flatten(1)
         X = X.to(self.constant_logits.dtype)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"expected input of shape (n_rows, {self.n_features}), "
                              f"got {tuple(X.shape)}.")
+        n_rows = X.shape[0]
         if not self.layers:
-            return self.constant_logits.expand(len(X), -1).clone()
-        if len(X) <= self.chunk_size:
+            return self.constant_logits.expand(n_rows, -1).clone()
+        # The number of chunks depends on the number of rows, which
+        # torch.export cannot trace for a dynamic batch size: an exported
+        # program takes all rows in one chunk.
+        if torch.compiler.is_exporting() or n_rows <= self.chunk_size:
             return self._forward_rows(X).contiguous()
         return torch.cat([self._forward_rows(rows) for rows in X.split(self.chunk_size)])
 
