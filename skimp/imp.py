@@ -219,7 +219,8 @@ class ImpRunner:
             "train_accuracy": train_acc,
             "val_loss": val_loss,
             "val_accuracy": val_acc,
-            "val_ece": expected_calibration_error(y_val.cpu().numpy(), val_proba),
+            "val_ece": expected_calibration_error(
+                y_val.cpu().numpy(), val_proba, labels=np.arange(val_proba.shape[1])),
             "fit_time": fit_time,
         }
         for key in PATH_KEYS:
