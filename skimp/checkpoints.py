@@ -44,9 +44,32 @@ def _describe(value):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().numpy().tobytes())
         return f"{type(value).__module__}.{type(value).__qualname__}:{digest.hexdigest()}"
-    if hasattr(value, "__qualname__"):  # classes and functions: repr has an address
+    if isinstance(value, np.ndarray):  # repr would elide large arrays
+        array = np.ascontiguousarray(value)
+        digest = hashlib.sha256(array.tobytes()).hexdigest()
+        return f"ndarray{array.dtype}{array.shape}:{digest}"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}[{', '.join(_describe(v) for v in value)}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in sorted(value.items())) + "}"
+    if inspect.isfunction(value):  # a user's callable: its code decides the levels
+        return f"{value.__module__}.{value.__qualname__}:{_source(value)}"
+    if hasattr(value, "__qualname__"):  # classes and builtins: repr has an address
         return f"{value.__module__}.{value.__qualname__}"
+    if hasattr(value, "get_params"):  # skorch callbacks and sklearn-style objects
+        kind = f"{type(value).__module__}.{type(value).__qualname__}"
+        return f"{kind}({_describe(value.get_params())})"
     return repr(value)
+
+
+def _source(obj):
+    """The source of a function or class, or its bytecode where there is none."""
+    try:
+        # A file edited since it was first read must be read again.
+        linecache.checkcache(inspect.getsourcefile(obj))
+        return inspect.getsource(obj)
+    except (OSError, TypeError):  # defined where Python keeps no source
+        return _describe_code(obj)
 
 
 def describe_architecture(module):
@@ -74,24 +97,23 @@ def describe_architecture(module):
     for cls in sorted(classes, key=lambda c: f"{c.__module__}.{c.__qualname__}"):
         if cls.__module__.startswith("torch."):
             continue
-        try:
-            # A file edited since it was first read must be read again.
-            linecache.checkcache(inspect.getsourcefile(cls))
-            source = inspect.getsource(cls)
-        except (OSError, TypeError):  # defined where Python keeps no source
-            source = _describe_code(cls)
-        parts.append(f"class:{cls.__module__}.{cls.__qualname__}:{source}")
+        parts.append(f"class:{cls.__module__}.{cls.__qualname__}:{_source(cls)}")
     return "\n".join(parts)
 
 
-def _describe_code(cls):
-    """The bytecode of a class's own functions, when its source is unknown."""
-    parts = []
-    for name, value in sorted(vars(cls).items()):
-        code = getattr(value, "__code__", None)
-        if code is not None:
-            parts.append(f"{name}:{code.co_code.hex()}:{code.co_consts!r}:{code.co_names!r}")
-    return "<bytecode>" + ";".join(parts)
+def _describe_code(obj):
+    """The bytecode of a function, or of a class's own functions."""
+    if inspect.isfunction(obj):
+        return "<bytecode>" + _code_text(obj.__code__)
+    return "<bytecode>" + ";".join(
+        f"{name}:{_code_text(value.__code__)}" for name, value in sorted(vars(obj).items())
+        if hasattr(value, "__code__"))
+
+
+def _code_text(code):
+    """Bytecode, constants and names; nested code objects in full, not by address."""
+    consts = [_code_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts]
+    return f"{code.co_code.hex()}:{consts}:{code.co_names!r}"
 
 
 def run_key(params, X, y, module=None):

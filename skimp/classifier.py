@@ -24,7 +24,8 @@ from skimp.compact import compact_mlp
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
-from skimp.noise import symmetric_label_noise
+from skimp.noise import NOISE_MODELS, apply_label_noise
+from skimp.pruning import CRITERIA, SCOPES
 from skimp.training import build_net, torch_threads
 
 __all__ = ["PrunedNetClassifier"]
@@ -129,6 +130,47 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         ``max_levels``, ``patience`` and ``selection``. A stored level that
         is damaged or does not fit the network is recomputed, with a
         warning. Needs an int ``random_state``.
+    pruning_criterion : {"magnitude", "random"} or callable, default="magnitude"
+        How weights are ranked for pruning at each level: ``"magnitude"``
+        by ``|w|`` (IMP); ``"random"`` by fresh random scores at each level,
+        seeded from ``random_state`` (the random-pruning control, along the
+        same density schedule); a callable ``criterion(module)`` returns
+        ``{param_name: scores}`` for the prunable weights, lower scores
+        pruned first. Pruned weights stay pruned whatever the scores.
+    pruning_scope : {"global", "layerwise"}, default="global"
+        ``"global"`` ranks all prunable weights together; ``"layerwise"``
+        removes ``pruning_fraction`` of each layer's own surviving weights,
+        so every prunable layer sits at density ``(1 - pruning_fraction)**L``
+        up to rounding.
+    retrain : {"rewind", "reinit", "lr_rewind"}, default="rewind"
+        What the survivors restart from at each level after the first.
+        ``"rewind"``: the rewind point, bit-exactly (Frankle & Carbin, 2019;
+        Frankle et al., 2020). ``"reinit"``: a fresh draw of the module's
+        own initialiser, new at each level and seeded (Frankle & Carbin's
+        random-reinitialisation control); training resumes at
+        ``rewind_epoch`` as with rewinding. ``"lr_rewind"``: the trained
+        weights are kept and only the learning-rate schedule restarts at
+        ``rewind_epoch`` (Renda et al., 2020); with no schedule this is
+        plain continued training (fine-tuning). The optimizer state is
+        reset in every mode.
+    noise_model : {"symmetric", "pairflip"} or array-like of shape (n_classes, n_classes), \
+            default="symmetric"
+        Distribution of the replacement label of the ``label_noise``
+        fraction of rows: ``"symmetric"``, uniform over all classes (the
+        paper's model; about ``label_noise * (C - 1) / C`` of the labels end
+        up wrong); ``"pairflip"``, class ``k`` becomes class ``k + 1``
+        (mod C), in the order of ``classes_`` (He et al., 2022); or a
+        row-stochastic matrix whose row ``k`` is the replacement
+        distribution of the ``k``-th class of ``classes_``. See
+        :func:`skimp.noise.apply_label_noise`.
+    callbacks : list of skorch callbacks, default=None
+        Passed to the net, as skorch takes them, and tuned with
+        ``callbacks__<name>__<param>``. They run at every epoch of every
+        level. Learning-rate schedules (``skorch.callbacks.LRScheduler``)
+        restart at every level and are fast-forwarded to ``rewind_epoch``,
+        as OpenLTH does, so epoch ``e`` of every level gets the learning
+        rate of epoch ``e`` of level 0; ``step_every="batch"`` schedules
+        work too. ``EarlyStopping`` is refused (use ``patience``).
     **kwargs
         skorch-style prefixed parameters passed to the inner net:
         ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``,
@@ -207,6 +249,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "checkpoint_dir": [str, os.PathLike, None],
+        "pruning_criterion": [StrOptions(set(CRITERIA)), callable],
+        "pruning_scope": [StrOptions(set(SCOPES))],
+        "retrain": [StrOptions({"rewind", "reinit", "lr_rewind"})],
+        "noise_model": [StrOptions(set(NOISE_MODELS)), "array-like"],
+        "callbacks": [list, None],
     }
 
     def __init__(self, module=None, *, hidden_layer_sizes=(256,), max_epochs=60,
@@ -214,7 +261,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                  pruning_fraction=0.2, max_levels=15, rewind_epoch=0,
                  label_noise=0.0, validation_fraction=0.1, selection="accuracy",
                  patience=None, random_state=None, device="cpu", verbose=0,
-                 n_threads=1, checkpoint_dir=None, **kwargs):
+                 n_threads=1, checkpoint_dir=None, pruning_criterion="magnitude",
+                 pruning_scope="global", retrain="rewind", noise_model="symmetric",
+                 callbacks=None, **kwargs):
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_epochs = max_epochs
@@ -233,6 +282,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.n_threads = n_threads
         self.checkpoint_dir = checkpoint_dir
+        self.pruning_criterion = pruning_criterion
+        self.pruning_scope = pruning_scope
+        self.retrain = retrain
+        self.noise_model = noise_model
+        self.callbacks = callbacks
         vars(self).update(kwargs)
 
     # -- parameters -------------------------------------------------------
@@ -321,6 +375,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"(it re-evaluates the loss), which IMP's training loop does not "
                 f"give; use an optimizer that steps once, such as torch.optim.SGD "
                 f"or torch.optim.Adam.")
+        for callback in self.callbacks or []:
+            _check_callback(callback, self.rewind_epoch)
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
@@ -385,8 +441,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
         train_idx, val_idx = _validation_split(y_idx, classes, self.validation_fraction,
                                                split_seed)
-        y_noisy, noise_mask = symmetric_label_noise(
-            y_idx, self.label_noise, n_classes=n_classes, random_state=noise_seed)
+        y_noisy, noise_mask = apply_label_noise(
+            y_idx, self.label_noise, model=self.noise_model, n_classes=n_classes,
+            random_state=noise_seed)
 
         device = torch.device(self.device)
         # A copy: X may be a read-only memmap, which torch cannot wrap.
@@ -415,7 +472,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 net, prunable, data, max_epochs=self.max_epochs,
                 rewind_epoch=self.rewind_epoch, pruning_fraction=self.pruning_fraction,
                 max_levels=self.max_levels, patience=self.patience,
-                selection=self.selection, verbose=self.verbose, store=store).run()
+                selection=self.selection, criterion=self.pruning_criterion,
+                scope=self.pruning_scope, retrain=self.retrain, seed=torch_seed,
+                verbose=self.verbose, store=store).run()
         if result.interrupted:
             warnings.warn(
                 f"fit was interrupted during IMP level {len(result.states)}; keeping "
@@ -449,7 +508,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         return build_net(module, n_classes=n_classes, random_state=seed,
                          max_epochs=self.max_epochs, batch_size=self.batch_size,
                          lr=self.lr, optimizer=self.optimizer, device=device,
-                         **module_params, **self._net_params())
+                         callbacks=self.callbacks, **module_params, **self._net_params())
 
     # -- prediction -------------------------------------------------------
 
@@ -650,6 +709,34 @@ def _explain_string_features():
 
 def _unpruned(module):
     return getattr(module, "unpruned_layers", ())
+
+
+def _check_callback(callback, rewind_epoch):
+    """Refuse the callbacks that cannot follow IMP's level-by-level schedule."""
+    from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+
+    cb = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
+    if isinstance(cb, type):
+        raise ValueError(
+            f"callbacks holds the class {cb.__name__}; pass an instance, e.g. "
+            f"{cb.__name__}(...), as skorch does.")
+    if not isinstance(cb, Callback):
+        raise ValueError(
+            f"callbacks must hold skorch callbacks (or (name, callback) pairs), got "
+            f"{type(cb).__name__}.")
+    if isinstance(cb, EarlyStopping):
+        raise ValueError(
+            "EarlyStopping cannot run inside IMP: every level trains the same "
+            "max_epochs so that levels are comparable. Use patience= to stop "
+            "pruning early.")
+    if isinstance(cb, LRScheduler) and rewind_epoch > 0:
+        from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+        if cb.policy in (ReduceLROnPlateau, "ReduceLROnPlateau"):
+            raise ValueError(
+                "LRScheduler(policy=ReduceLROnPlateau) depends on the losses seen, "
+                "so it cannot be fast-forwarded to rewind_epoch; use a fixed "
+                "schedule (MultiStepLR, CosineAnnealingLR, ...) or rewind_epoch=0.")
 
 
 def _validation_split(y_idx, classes, fraction, seed):

@@ -19,6 +19,7 @@ Level 0 is the dense network. After level ``L`` the density is
 """
 
 import contextlib
+import copy
 import signal
 import threading
 import time
@@ -28,11 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skorch.callbacks import LRScheduler
 
 from skimp.masks import Mask
 from skimp.metrics import expected_calibration_error
+from skimp.pruning import next_mask
 
 __all__ = ["ImpRunner", "ImpResult", "LevelState", "select_level", "PATH_KEYS"]
+
+# Purposes of the per-level random streams.
+_PRUNE, _REINIT = 0, 1
 
 PATH_KEYS = ("level", "density", "n_params", "train_loss", "train_accuracy",
              "val_loss", "val_accuracy", "val_ece", "fit_time")
@@ -131,6 +137,14 @@ class ImpRunner:
         ``(X_train, y_train, X_val, y_val)`` as tensors on the net's device.
     max_epochs, rewind_epoch, pruning_fraction, max_levels, patience, selection
         See :class:`skimp.PrunedNetClassifier`.
+    criterion, scope
+        ``pruning_criterion`` and ``pruning_scope`` of the estimator; see
+        :func:`skimp.pruning.next_mask`.
+    retrain : {"rewind", "reinit", "lr_rewind"}, default="rewind"
+        What the survivors restart from at each level after the first.
+    seed : int, default=0
+        Seeds the random pruning scores and the reinitialisations, one
+        stream per level, so a resumed run draws what a fresh one draws.
     verbose : int, default=0
         Print one progress line per level when > 0.
     store : skimp.checkpoints.CheckpointStore, default=None
@@ -139,12 +153,17 @@ class ImpRunner:
 
     def __init__(self, net, prunable, data, *, max_epochs, rewind_epoch,
                  pruning_fraction, max_levels, patience=None,
-                 selection="accuracy", verbose=0, store=None):
+                 selection="accuracy", criterion="magnitude", scope="global",
+                 retrain="rewind", seed=0, verbose=0, store=None):
         self.net = net
         self.data = data
         self.max_epochs = max_epochs
         self.rewind_epoch = rewind_epoch
         self.pruning_fraction = pruning_fraction
+        self.criterion = criterion
+        self.scope = scope
+        self.retrain = retrain
+        self.seed = seed
         self.max_levels = max_levels
         self.patience = patience
         self.selection = selection
@@ -159,31 +178,93 @@ class ImpRunner:
         self._progress_started = False
 
     def prepare_level(self, level):
-        """Prune, rewind and reset the optimizer before training ``level``."""
+        """Prune, restart the survivors and reset the optimizer before ``level``.
+
+        The survivors restart from the rewind point (``retrain="rewind"``),
+        from a fresh draw of the module's initialiser (``"reinit"``), or
+        keep their trained values (``"lr_rewind"``). The mask is applied in
+        every case, so pruned weights are exactly 0.
+        """
         module = self.net.module_
         if level == 0:
             if self.rewind_epoch == 0:
                 self.rewind_state = _clone_state(module)
         else:
-            self.mask = self.mask.prune(module, self.pruning_fraction)
-            module.load_state_dict(self.rewind_state)
+            self.mask = next_mask(module, self.mask, self.pruning_fraction,
+                                  criterion=self.criterion, scope=self.scope,
+                                  random_state=self._level_seed(level, _PRUNE))
+            if self.retrain == "rewind":
+                module.load_state_dict(self.rewind_state)
+            elif self.retrain == "reinit":
+                module.load_state_dict(self._fresh_state(level))
         self.net.set_mask(self.mask)
         self.net.initialize_history()
         # A fresh optimizer: no momentum or Adam moments survive a rewind.
         self.net.initialize_optimizer()
 
     def train_level(self, level):
-        """Train ``level`` to the end of the schedule."""
+        """Train ``level`` to the end of the schedule.
+
+        Level 0 trains all ``max_epochs``; later levels resume the schedule
+        at ``rewind_epoch``. Learning-rate schedulers restart at every level
+        and are fast-forwarded to where training resumes, so epoch ``e`` of
+        every level gets the learning rate of epoch ``e`` of level 0.
+        """
         X, y = self.data[0], self.data[1]
-        remaining = self.max_epochs
+        skipped = self.rewind_epoch if level > 0 else 0
+        self._start_schedule(skipped)
         if level == 0 and self.rewind_epoch > 0:
             self._fit_epochs(X, y, self.rewind_epoch, level)
             self.rewind_state = _clone_state(self.net.module_)
-            remaining -= self.rewind_epoch
-        elif level > 0:
-            # Training resumes from the rewind point, not from epoch 0.
-            remaining -= self.rewind_epoch
-        self._fit_epochs(X, y, remaining, level)
+            self._fit_epochs(X, y, self.max_epochs - self.rewind_epoch, level)
+        else:
+            self._fit_epochs(X, y, self.max_epochs - skipped, level)
+        self.net.notify("on_train_end", X=X, y=y)
+
+    def _start_schedule(self, skipped_epochs):
+        """Start the callbacks' level; step LR schedules over skipped epochs."""
+        X, y = self.data[0], self.data[1]
+        self.net.notify("on_train_begin", X=X, y=y)
+        schedulers = [cb for _, cb in self.net.callbacks_ if isinstance(cb, LRScheduler)]
+        if not skipped_epochs or not schedulers:
+            return
+        batches = len(self.net.get_iterator(self.net.get_dataset(X, y), training=True))
+        with warnings.catch_warnings():
+            # Stepping before any optimizer step is the point here.
+            warnings.filterwarnings("ignore", message=".*lr_scheduler.step.*")
+            for cb in schedulers:
+                steps = skipped_epochs * (batches if cb.step_every == "batch" else 1)
+                for _ in range(steps):
+                    cb.lr_scheduler_.step()
+
+    def _level_seed(self, level, purpose):
+        """An int seed of its own for each level and purpose."""
+        return int(np.random.RandomState([self.seed, level, purpose]).randint(2**31 - 1))
+
+    def _fresh_state(self, level):
+        """A new draw of the module's initial weights, seeded per level.
+
+        A module class is built again, with the same ``module__*``
+        parameters, so its own initialiser runs; an instance carries no
+        initialiser of its own, so its layers' ``reset_parameters`` run.
+        """
+        net = self.net
+        device = torch.device(net.device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(self._level_seed(level, _REINIT))
+            if isinstance(net.module, type):
+                fresh = net.initialized_instance(net.module, net.get_params_for("module"))
+                if any(isinstance(p, torch.nn.parameter.UninitializedParameter)
+                       for p in fresh.parameters()):
+                    fresh = fresh.to(device).eval()
+                    with torch.no_grad():
+                        fresh(self.data[0][:2])  # gives lazy layers their shapes
+            else:
+                fresh = copy.deepcopy(net.module_)
+                for sub in fresh.modules():
+                    if hasattr(sub, "reset_parameters"):
+                        sub.reset_parameters()
+        return {k: v.detach().to(device) for k, v in fresh.state_dict().items()}
 
     def _fit_epochs(self, X, y, epochs, level):
         try:

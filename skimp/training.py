@@ -16,9 +16,11 @@ points:
   directly instead of ``train_step_single``, ``infer`` and ``get_loss``, which
   would reset every module's train mode and re-check the batch's type per
   batch (override ``train_step`` to change how the loss is computed);
-- ``run_single_epoch`` sets the train mode once, calls no per-batch
-  callbacks, and reduces the batch losses once per epoch, which avoids
-  tensor arithmetic and a device sync per batch.
+- ``run_single_epoch`` sets the train mode once, calls the per-batch
+  callback hooks only when a callback defines them (a per-batch learning
+  rate schedule, say), and reduces the batch losses once per epoch, which
+  avoids tensor arithmetic and a device sync per batch. Epoch-level
+  callbacks (skorch's ``LRScheduler``, ...) run as in skorch.
 
 ``benchmarks/bench_training.py`` measures what is left against a minimal
 hand-written torch loop.
@@ -34,7 +36,7 @@ import math
 
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochTimer
+from skorch.callbacks import Callback, EpochTimer
 
 __all__ = ["MaskedNet", "TensorBatches", "build_net", "torch_threads"]
 
@@ -153,15 +155,29 @@ class MaskedNet(NeuralNetClassifier):
         self.apply_mask()
         return {"loss": loss}
 
+    def _batch_callbacks(self):
+        """The callbacks that act on batches, such as a per-batch LR schedule."""
+        return [cb for _, cb in self.callbacks_
+                if type(cb).on_batch_begin is not Callback.on_batch_begin
+                or type(cb).on_batch_end is not Callback.on_batch_end]
+
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
         self._set_training(training)
+        # Batch hooks cost a call per callback per batch: only made when a
+        # callback uses them.
+        notify_batches = bool(self._batch_callbacks())
         losses, sizes = [], []
         for batch in iterator:
+            if notify_batches:
+                self.notify("on_batch_begin", batch=batch, training=training)
+            loss = step_fn(batch, **fit_params)["loss"].detach()
+            if notify_batches:
+                self.notify("on_batch_end", batch=batch, training=training, loss=loss)
             # Keep the loss tensors; summing them per batch would cost
             # tensor ops (and, on CUDA, nothing is synced until the end).
-            losses.append(step_fn(batch, **fit_params)["loss"].detach())
+            losses.append(loss)
             sizes.append(len(batch[0]))
             if self.stop_requested:
                 raise KeyboardInterrupt("training stopped after the current batch")
