@@ -625,6 +625,43 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         module.load_state_dict(self._level_states[level].state_dict())
         return module.eval()
 
+    def layer_summary(self, level=None):
+        """Per-layer view of a ticket: what survives in each prunable layer.
+
+        Parameters
+        ----------
+        level : int, default=None
+            A value of ``imp_path_["level"]``; ``None`` is the chosen ticket.
+
+        Returns
+        -------
+        summary : dict of str to ndarray
+            One entry per prunable weight, in module order, ready for
+            ``pandas.DataFrame``: ``layer`` (parameter name), ``shape``,
+            ``n_weights``, ``n_alive``, ``density``, ``dead_inputs`` (input
+            units or channels with no surviving weight in this layer) and
+            ``dead_outputs`` (output units or channels with none).
+        """
+        check_is_fitted(self)
+        level = self.best_level_ if level is None else level
+        self.level_module(level)  # checks the level
+        rows = {key: [] for key in ("layer", "shape", "n_weights", "n_alive", "density",
+                                    "dead_inputs", "dead_outputs")}
+        for name, keep in self._level_states[level].mask.tensors.items():
+            per_output = keep.flatten(1).sum(1)
+            per_input = keep.transpose(0, 1).flatten(1).sum(1)
+            rows["layer"].append(name)
+            rows["shape"].append(tuple(keep.shape))
+            rows["n_weights"].append(keep.numel())
+            rows["n_alive"].append(int(keep.sum()))
+            rows["density"].append(float(keep.sum()) / keep.numel())
+            rows["dead_inputs"].append(int((per_input == 0).sum()))
+            rows["dead_outputs"].append(int((per_output == 0).sum()))
+        summary = {key: np.asarray(values) for key, values in rows.items() if key != "shape"}
+        summary["shape"] = np.empty(len(rows["shape"]), dtype=object)
+        summary["shape"][:] = rows["shape"]
+        return {key: summary[key] for key in rows}
+
     def compact_module(self):
         """The chosen ticket, rebuilt small for fast CPU inference.
 

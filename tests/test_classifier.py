@@ -447,3 +447,136 @@ def test_predict_on_read_only_arrays_is_silent(digits):
             clf.predict(X_ro)
             clf.decision_function(X_ro)
         np.testing.assert_allclose(proba, expected, atol=1e-6)
+
+
+# -- research controls: criteria, scope, retraining, noise models, callbacks ----
+
+def step_schedule():
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import StepLR
+
+    return [LRScheduler(policy=StepLR, step_size=2, gamma=0.5)]
+
+
+CONTROL_GRIDS = {
+    "pruning_criterion": ["magnitude", "random"],
+    "pruning_scope": ["global", "layerwise"],
+    "retrain": ["reinit", "lr_rewind"],
+    "noise_model": ["pairflip", np.full((10, 10), 0.1)],
+    "callbacks": [None, step_schedule()],
+}
+
+
+@pytest.mark.parametrize("name", list(CONTROL_GRIDS))
+def test_each_control_is_swept_by_grid_search_and_resumes_exactly(digits, tmp_path, name):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = digits
+    base = dict(max_levels=2, label_noise=0.2, rewind_epoch=1)
+    grid = GridSearchCV(fast_clf(**base), {name: CONTROL_GRIDS[name]}, cv=2,
+                        error_score="raise").fit(X, y)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    value = CONTROL_GRIDS[name][1]
+    plain = fast_clf(**base, **{name: value}).fit(X, y)
+    assert plain.get_params()[name] is value
+    first = fast_clf(**base, **{name: value}, checkpoint_dir=tmp_path).fit(X, y)
+    resumed = fast_clf(**base, **{name: value}, checkpoint_dir=tmp_path).fit(X, y)
+    for fitted in (first, resumed):
+        np.testing.assert_array_equal(fitted.predict_proba(X), plain.predict_proba(X))
+        np.testing.assert_array_equal(fitted.imp_path_["val_loss"], plain.imp_path_["val_loss"])
+    assert len(list(tmp_path.iterdir())) == 1  # the second fit loaded every level
+    # The value is in the checkpoint key: another value is another run.
+    fast_clf(**base, **{name: CONTROL_GRIDS[name][0]}, checkpoint_dir=tmp_path).fit(X, y)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_random_pruning_is_uncorrelated_with_magnitude(digits):
+    X, y = digits
+    masks = {}
+    for criterion in ("magnitude", "random"):
+        clf = fast_clf(hidden_layer_sizes=(64,), pruning_criterion=criterion, max_levels=1,
+                       pruning_fraction=0.5).fit(X, y)
+        dense = clf.level_module(0).hidden[0].weight.detach().abs().flatten()
+        kept = clf._level_states[1].mask.tensors["hidden.0.weight"].flatten().float()
+        masks[criterion] = (np.corrcoef(dense.numpy(), kept.numpy())[0, 1], kept)
+    assert masks["magnitude"][0] > 0.7
+    assert abs(masks["random"][0]) < 0.05
+    assert (masks["random"][1] != masks["magnitude"][1]).float().mean() > 0.3
+
+
+def test_layerwise_scope_puts_every_layer_at_the_same_density(digits):
+    X, y = digits
+    clf = fast_clf(hidden_layer_sizes=(40, 20), pruning_scope="layerwise", max_levels=4).fit(X, y)
+    for level in range(5):
+        table = clf.layer_summary(level)
+        expected = table["n_weights"] * 0.8 ** level
+        # Each level rounds per layer; the drift stays below 0.5 / 0.2 weights.
+        assert np.all(np.abs(table["n_alive"] - expected) < 2.5), (level, table["n_alive"])
+    glob = fast_clf(hidden_layer_sizes=(40, 20), max_levels=4).fit(X, y).layer_summary(4)
+    assert np.ptp(glob["density"]) > 0.01  # global scope does not
+
+
+def test_layer_summary_counts_dead_units(digits):
+    X, y = digits
+    clf = fast_clf(hidden_layer_sizes=(32,), max_levels=12, pruning_fraction=0.5).fit(X, y)
+    table = clf.layer_summary(12)
+    assert table["layer"].tolist() == ["hidden.0.weight"]
+    assert table["shape"].tolist() == [(32, 64)]
+    mask = clf._level_states[12].mask.tensors["hidden.0.weight"]
+    assert table["n_alive"][0] == int(mask.sum()) == clf.imp_path_["n_params"][12]
+    assert table["dead_outputs"][0] == int((mask.sum(1) == 0).sum()) > 0
+    assert table["dead_inputs"][0] == int((mask.sum(0) == 0).sum()) > 0
+    assert pd.DataFrame(clf.layer_summary()).shape == (1, 7)
+    with pytest.raises(ValueError, match="level must be an int"):
+        clf.layer_summary(99)
+
+
+def test_callable_criterion_is_used(digits):
+    X, y = digits
+
+    def smallest_first(module):  # keeps the largest |w|: magnitude pruning again
+        return {"hidden.0.weight": module.hidden[0].weight.detach().abs()}
+
+    by_callable = fast_clf(pruning_criterion=smallest_first).fit(X, y)
+    by_magnitude = fast_clf().fit(X, y)
+    np.testing.assert_array_equal(by_callable.predict_proba(X), by_magnitude.predict_proba(X))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"pruning_criterion": "snip"}, "'pruning_criterion' parameter"),
+    ({"pruning_criterion": lambda m: {"nope": torch.zeros(1)}}, "hidden.0.weight"),
+    ({"pruning_scope": "local"}, "'pruning_scope' parameter"),
+    ({"retrain": "finetune"}, "'retrain' parameter"),
+    ({"noise_model": "asymmetric"}, "'noise_model' parameter"),
+    ({"noise_model": np.eye(3)}, r"3x3 transition matrix.*10 classes"),
+    ({"noise_model": np.full((10, 10), 0.2)}, "sums to 2, not 1"),
+    ({"callbacks": "lr"}, "'callbacks' parameter"),
+    ({"callbacks": [object()]}, "must hold skorch callbacks"),
+    ({"callbacks": [step_schedule()[0].__class__]}, "pass an instance"),
+], ids=["criterion", "criterion return", "scope", "retrain", "noise name", "noise size",
+        "noise rows", "callbacks str", "callbacks object", "callbacks class"])
+def test_controls_reject_bad_values(digits, params, match):
+    X, y = digits
+    clf = fast_clf(label_noise=0.2, **params)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
+def test_callbacks_that_cannot_follow_imp_are_refused(digits):
+    from skorch.callbacks import EarlyStopping, LRScheduler
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    X, y = digits
+    with pytest.raises(ValueError, match="EarlyStopping cannot run inside IMP.*patience"):
+        fast_clf(callbacks=[EarlyStopping()]).fit(X, y)
+    with pytest.raises(ValueError, match="cannot be fast-forwarded to rewind_epoch"):
+        fast_clf(rewind_epoch=1, callbacks=[LRScheduler(policy=ReduceLROnPlateau)]).fit(X, y)
+    # Without rewinding it has nothing to fast-forward, and runs.
+    fast_clf(callbacks=[LRScheduler(policy=ReduceLROnPlateau)]).fit(X, y)
+
+
+def test_callback_parameters_route_through_set_params(digits):
+    X, y = digits
+    clf = fast_clf(callbacks=step_schedule(), callbacks__LRScheduler__gamma=0.25).fit(X, y)
+    assert clf.net_.callbacks_[-1][1].gamma == 0.25

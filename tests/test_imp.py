@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from skorch.callbacks import Callback, LRScheduler
 
 from skimp.imp import ImpResult, ImpRunner, select_level
 from skimp.masks import prunable_parameter_names
@@ -24,7 +25,7 @@ def data():
 
 
 def make_runner(data, *, seed=0, max_epochs=3, rewind_epoch=0, max_levels=3,
-                patience=None, lr=0.1, **optimizer_params):
+                patience=None, lr=0.1, retrain="rewind", **optimizer_params):
     torch.manual_seed(seed)
     net = build_net(
         MLP, n_classes=10, random_state=seed, max_epochs=max_epochs, batch_size=64, lr=lr,
@@ -32,7 +33,8 @@ def make_runner(data, *, seed=0, max_epochs=3, rewind_epoch=0, max_levels=3,
         **{f"optimizer__{k}": v for k, v in optimizer_params.items()})
     names = prunable_parameter_names(net.module_, MLP.unpruned_layers)
     return ImpRunner(net, names, data, max_epochs=max_epochs, rewind_epoch=rewind_epoch,
-                     pruning_fraction=0.2, max_levels=max_levels, patience=patience)
+                     pruning_fraction=0.2, max_levels=max_levels, patience=patience,
+                     retrain=retrain, seed=seed)
 
 
 def snapshot(module):
@@ -216,3 +218,126 @@ def test_ctrl_c_restores_an_ignoring_handler(digits):
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# -- retraining modes and learning-rate schedules ------------------------------
+
+def trained_level_zero(data, **kwargs):
+    runner = make_runner(data, **kwargs)
+    runner.prepare_level(0)
+    runner.train_level(0)
+    return runner, snapshot(runner.net.module_)
+
+
+def test_reinit_draws_fresh_weights_from_the_module_initialiser(data):
+    runner, _ = trained_level_zero(data, retrain="reinit")
+    theta0 = runner.rewind_state
+    runner.prepare_level(1)
+    level1 = snapshot(runner.net.module_)
+    keep = runner.mask.tensors["hidden.0.weight"]
+    survivors = level1["hidden.0.weight"][keep]
+    # Not the rewind point ...
+    assert not torch.equal(survivors, theta0["hidden.0.weight"][keep])
+    # ... but MLP's own initialiser: Kaiming normal weights, zero biases.
+    assert survivors.std().item() == pytest.approx((2 / 64) ** 0.5, rel=0.05)
+    assert torch.count_nonzero(level1["hidden.0.bias"]) == 0
+    assert torch.count_nonzero(level1["hidden.0.weight"][~keep]) == 0
+    # Drawn anew at each level, the same on every run.
+    runner.train_level(1)
+    runner.prepare_level(2)
+    level2 = snapshot(runner.net.module_)
+    assert not torch.equal(level2["output.weight"], level1["output.weight"])
+    again, _ = trained_level_zero(data, retrain="reinit")
+    again.prepare_level(1)
+    assert all(torch.equal(v, level1[k]) for k, v in snapshot(again.net.module_).items())
+
+
+def test_reinit_of_a_module_instance_uses_reset_parameters(data):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    net = build_net(module, n_classes=10, random_state=0, max_epochs=2, batch_size=64, lr=0.1)
+    runner = ImpRunner(net, ["0.weight"], data, max_epochs=2, rewind_epoch=0,
+                       pruning_fraction=0.5, max_levels=1, retrain="reinit")
+    runner.prepare_level(0)
+    runner.train_level(0)
+    runner.prepare_level(1)
+    bias = net.module_[0].bias.detach()
+    bound = 1 / 64 ** 0.5  # torch's default Linear init
+    assert bias.abs().max() <= bound and not torch.equal(bias, runner.rewind_state["0.bias"])
+
+
+def test_lr_rewind_keeps_the_trained_survivors(data):
+    runner, trained = trained_level_zero(data, retrain="lr_rewind", momentum=0.9)
+    runner.prepare_level(1)
+    for name, value in snapshot(runner.net.module_).items():
+        keep = runner.mask.tensors.get(name, torch.ones_like(value, dtype=torch.bool))
+        assert torch.equal(value[keep], trained[name][keep])
+        assert torch.count_nonzero(value[~keep]) == 0
+    assert len(runner.net.optimizer_.state) == 0
+
+
+class LearningRates(Callback):
+    """Records the learning rate of every epoch (and batch) of every level."""
+
+    def __init__(self):
+        self.epochs, self.batches = [], []
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs.append([])
+        self.batches.append([])
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epochs[-1].append(net.optimizer_.param_groups[0]["lr"])
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training:
+            self.batches[-1].append(net.optimizer_.param_groups[0]["lr"])
+
+
+def schedule_runner(data, schedule, rewind_epoch=2, retrain="rewind"):
+    recorder = LearningRates()
+    torch.manual_seed(0)
+    net = build_net(MLP, n_classes=10, random_state=0, max_epochs=6, batch_size=200, lr=0.1,
+                    module__n_features=64, module__n_classes=10, module__hidden_layer_sizes=(16,),
+                    callbacks=[schedule, recorder])
+    runner = ImpRunner(net, ["hidden.0.weight"], data, max_epochs=6, rewind_epoch=rewind_epoch,
+                       pruning_fraction=0.2, max_levels=2, retrain=retrain)
+    runner.run()
+    return recorder
+
+
+@pytest.mark.parametrize("retrain", ["rewind", "lr_rewind", "reinit"])
+def test_epoch_schedule_is_fast_forwarded_to_the_rewind_epoch(data, retrain):
+    from torch.optim.lr_scheduler import MultiStepLR
+
+    recorder = schedule_runner(data, LRScheduler(policy=MultiStepLR, milestones=[3, 5],
+                                                 gamma=0.1), retrain=retrain)
+    level0, *later = recorder.epochs
+    assert level0 == pytest.approx([0.1, 0.1, 0.1, 0.01, 0.01, 0.001])
+    assert len(later) == 2
+    for lrs in later:  # epochs 3 to 6 of every level get level 0's rates
+        assert lrs == pytest.approx(level0[2:])
+
+
+def test_batch_schedule_is_fast_forwarded_too(data):
+    from torch.optim.lr_scheduler import LambdaLR
+
+    warmup = LRScheduler(policy=LambdaLR, lr_lambda=lambda step: min(1.0, (step + 1) / 10),
+                         step_every="batch")
+    recorder = schedule_runner(data, warmup, rewind_epoch=1)
+    level0, *later = recorder.batches
+    per_epoch = 4  # 800 rows, batches of 200
+    assert len(level0) == 6 * per_epoch
+    assert level0[:3] == pytest.approx([0.01, 0.02, 0.03])
+    for lrs in later:
+        assert lrs == pytest.approx(level0[per_epoch:])
+
+
+def test_no_schedule_leaves_the_learning_rate_alone(data):
+    recorder = LearningRates()
+    torch.manual_seed(0)
+    net = build_net(MLP, n_classes=10, random_state=0, max_epochs=2, batch_size=200, lr=0.05,
+                    module__n_features=64, module__n_classes=10, callbacks=[recorder])
+    ImpRunner(net, ["hidden.0.weight"], data, max_epochs=2, rewind_epoch=1,
+              pruning_fraction=0.2, max_levels=1).run()
+    assert recorder.epochs == [[0.05, 0.05], [0.05]]
