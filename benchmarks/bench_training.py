@@ -20,6 +20,8 @@ import common  # also puts the checkout on sys.path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import StepLR
 
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
@@ -54,18 +56,23 @@ def small_data(n_rows):
 CASES = {
     "mnist": dict(hidden=(300, 100), data=mnist_scale_data, rows=54_000),
     "small": dict(hidden=(100,), data=small_data, rows=3_600),
+    # The small case with a learning-rate schedule on both sides: skorch's
+    # LRScheduler callback against a torch StepLR stepped by hand.
+    "small+schedule": dict(hidden=(100,), data=small_data, rows=3_600, schedule=True),
 }
 
 
 class SkimpLevel:
     """One IMP level through skimp's own objects, as ``fit`` builds them."""
 
-    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0, device="cpu"):
+    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0, device="cpu",
+                 schedule=False):
         n_classes = int(y.max()) + 1
         self.device = torch.device(device)
         torch.manual_seed(seed)
+        callbacks = [LRScheduler(policy=StepLR, step_size=1, gamma=0.9)] if schedule else None
         net = build_net(MLP, n_classes=n_classes, random_state=seed, max_epochs=epochs,
-                        batch_size=batch_size, lr=lr, device=self.device,
+                        batch_size=batch_size, lr=lr, device=self.device, callbacks=callbacks,
                         module__n_features=X.shape[1], module__n_classes=n_classes,
                         module__hidden_layer_sizes=hidden)
         Xt = torch.as_tensor(X, device=self.device)
@@ -88,8 +95,10 @@ class SkimpLevel:
 class HandLevel:
     """The minimal torch loop: what one level costs without any framework."""
 
-    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0, device="cpu"):
+    def __init__(self, X, y, hidden, epochs, batch_size, lr, seed=0, device="cpu",
+                 schedule=False):
         torch.manual_seed(seed)
+        self.schedule = schedule
         self.device = torch.device(device)
         self.model = MLP(X.shape[1], int(y.max()) + 1, hidden).to(self.device)
         self.X = torch.as_tensor(X, device=self.device)
@@ -104,6 +113,7 @@ class HandLevel:
         model, X, y = self.model, self.X, self.y
         model.load_state_dict(self.init)
         optimizer = torch.optim.SGD(model.parameters(), lr=self.lr)
+        scheduler = StepLR(optimizer, step_size=1, gamma=0.9) if self.schedule else None
         model.train()
         n = len(X)
         for _ in range(self.epochs):
@@ -116,6 +126,8 @@ class HandLevel:
                 with torch.no_grad():
                     for weight, keep in self.masks:
                         weight.mul_(keep)
+            if scheduler is not None:
+                scheduler.step()
         _synchronize(self.device)
 
 
@@ -131,13 +143,17 @@ def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None,
     rows = rows or spec["rows"]
     X, y, source = (mnist_scale_data(rows, subset) if case == "mnist"
                     else spec["data"](rows))
+    schedule = spec.get("schedule", False)
     with common.torch_threads(threads):
-        skimp_side = SkimpLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device)
-        hand_side = HandLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device)
+        skimp_side = SkimpLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device,
+                                schedule=schedule)
+        hand_side = HandLevel(X, y, spec["hidden"], epochs, batch_size, lr, device=device,
+                              schedule=schedule)
         times = common.interleaved(skimp_side, hand_side, repeats=repeats)
     summary = common.ratio_summary(*times)
     widths = "-".join(map(str, (X.shape[1], *spec["hidden"], int(y.max()) + 1)))
-    summary.update(case=case, model=f"MLP {widths}", rows=len(X), data=source,
+    model = f"MLP {widths}" + (" + LR schedule" if schedule else "")
+    summary.update(case=case, model=model, rows=len(X), data=source,
                    epochs=epochs, batch_size=batch_size, threads=threads, device=device)
     return summary
 
@@ -146,9 +162,12 @@ def run(case, *, epochs, repeats, threads=1, batch_size=128, lr=0.1, rows=None,
 # Full mode takes ~40 s per case: the MNIST-scale level is long enough that 9
 # pairs settle; the small one needs more pairs against noise.
 SIZES = {
-    "full": {"mnist": (1, 9, None, "train"), "small": (10, 40, None, "train")},
-    "quick": {"mnist": (1, 3, 6_000, "train"), "small": (1, 3, None, "train")},
-    "smoke": {"mnist": (1, 1, 500, "test"), "small": (1, 1, 500, "train")},
+    "full": {"mnist": (1, 9, None, "train"), "small": (10, 40, None, "train"),
+             "small+schedule": (10, 40, None, "train")},
+    "quick": {"mnist": (1, 3, 6_000, "train"), "small": (1, 3, None, "train"),
+              "small+schedule": (2, 3, None, "train")},
+    "smoke": {"mnist": (1, 1, 500, "test"), "small": (1, 1, 500, "train"),
+              "small+schedule": (1, 1, 500, "train")},
 }
 
 
