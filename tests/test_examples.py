@@ -128,3 +128,21 @@ def test_noise_width_grid_effect(tmp_path):
     noisy = table[(table.label_noise > 0) & (table.width >= 128)]
     assert len(noisy) == 6
     assert (noisy.ticket_ece < noisy.dense_ece).all()
+
+
+def test_controls_smoke(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out_png = tmp_path / "controls.png"
+    summary, paths = run_example("plot_controls", ["--smoke", "--out", str(out_png)])
+    out = capsys.readouterr().out
+    assert summary.method.tolist() == ["imp", "random pruning", "reinit", "lr_rewind",
+                                       "imp, pair-flip noise"]
+    # Matched densities: every method removes the same number of weights per level.
+    n_params = paths.pivot_table(index="level", columns="method", values="n_params")
+    assert (n_params.nunique(axis=1) == 1).all()
+    # The dense level is the same fit for the first four methods (same seed).
+    dense = paths[(paths.level == 0) & ~paths.method.str.contains("pair-flip")]
+    assert dense.test_accuracy.nunique() == 1
+    for row in summary.itertuples():
+        assert row.method in out and row._5 in out  # the ticket's test accuracy
+    assert out_png.stat().st_size > 10_000
