@@ -26,12 +26,13 @@ class ThreadProbe(nn.Module):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_each_loky_worker_trains_with_n_threads(digits, n_threads):
     X, y = digits
+    before = torch.get_num_threads()
     clf = fast_clf(module=ThreadProbe, n_threads=n_threads)
     result = cross_validate(clf, X, y, cv=2, n_jobs=2, return_estimator=True)
     seen = set().union(*(est.net_.module_.threads_seen for est in result["estimator"]))
     assert seen == {n_threads}
     # The parent's own setting is untouched.
-    assert torch.get_num_threads() >= 1
+    assert torch.get_num_threads() == before
 
 
 def test_parallel_and_serial_cross_validation_agree(digits):
