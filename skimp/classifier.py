@@ -64,7 +64,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     module : torch.nn.Module class or instance, default=None
         The network; it must return logits. ``None`` builds :class:`skimp.modules.MLP`
         with ``hidden_layer_sizes``. A class is instantiated with the
-        ``module__*`` parameters. An instance is deep-copied at ``fit`` and its
+        ``module__*`` parameters; a class whose constructor takes
+        ``n_classes`` gets the number of classes, and one that takes
+        ``input_shape`` gets the row shape of image-like X (more than 2
+        dimensions), unless given as ``module__*``. An instance is
+        deep-copied at ``fit`` and its
         current weights are the initial weights. It must return one logit per
         class: ``fit`` checks this on two rows, which also gives lazy layers
         their shapes. Layers named in the module's ``unpruned_layers``
@@ -171,6 +175,12 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         as OpenLTH does, so epoch ``e`` of every level gets the learning
         rate of epoch ``e`` of level 0; ``step_every="batch"`` schedules
         work too. ``EarlyStopping`` is refused (use ``patience``).
+    train_transform : callable, default=None
+        Applied to every training batch, a float32 tensor already on the
+        device, before the forward pass: data augmentation such as
+        :class:`skimp.transforms.RandomCropFlip`. Never applied when
+        evaluating a level or predicting. It draws from torch's global RNG,
+        which ``fit`` seeds from ``random_state``.
     **kwargs
         skorch-style prefixed parameters passed to the inner net:
         ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``,
@@ -254,6 +264,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         "retrain": [StrOptions({"rewind", "reinit", "lr_rewind"})],
         "noise_model": [StrOptions(set(NOISE_MODELS)), "array-like"],
         "callbacks": [list, None],
+        "train_transform": [callable, None],
     }
 
     def __init__(self, module=None, *, hidden_layer_sizes=(256,), max_epochs=60,
@@ -263,7 +274,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                  patience=None, random_state=None, device="cpu", verbose=0,
                  n_threads=1, checkpoint_dir=None, pruning_criterion="magnitude",
                  pruning_scope="global", retrain="rewind", noise_model="symmetric",
-                 callbacks=None, **kwargs):
+                 callbacks=None, train_transform=None, **kwargs):
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_epochs = max_epochs
@@ -287,6 +298,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         self.retrain = retrain
         self.noise_model = noise_model
         self.callbacks = callbacks
+        self.train_transform = train_transform
         vars(self).update(kwargs)
 
     # -- parameters -------------------------------------------------------
@@ -505,10 +517,14 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             module = copy.deepcopy(self.module)
         else:
             module = self.module
-        return build_net(module, n_classes=n_classes, random_state=seed,
-                         max_epochs=self.max_epochs, batch_size=self.batch_size,
-                         lr=self.lr, optimizer=self.optimizer, device=device,
-                         callbacks=self.callbacks, **module_params, **self._net_params())
+            module_params = _filled_module_params(module, self._net_params(), n_classes,
+                                                  input_shape)
+        net = build_net(module, n_classes=n_classes, random_state=seed,
+                        max_epochs=self.max_epochs, batch_size=self.batch_size,
+                        lr=self.lr, optimizer=self.optimizer, device=device,
+                        callbacks=self.callbacks, **module_params, **self._net_params())
+        net.batch_transform = self.train_transform
+        return net
 
     # -- prediction -------------------------------------------------------
 
@@ -746,6 +762,27 @@ def _explain_string_features():
 
 def _unpruned(module):
     return getattr(module, "unpruned_layers", ())
+
+
+def _filled_module_params(module_class, net_params, n_classes, input_shape):
+    """``n_classes`` and ``input_shape`` for a module class that takes them.
+
+    A class whose constructor has an ``n_classes`` parameter gets the number
+    of classes in y, and one with an ``input_shape`` parameter gets the row
+    shape of X when X has more than 2 dimensions (images), unless the user
+    set them with ``module__*``.
+    """
+    try:
+        accepted = inspect.signature(module_class).parameters
+    except (TypeError, ValueError):  # no signature to read: fill nothing
+        return {}
+    filled = {}
+    if "n_classes" in accepted and "module__n_classes" not in net_params:
+        filled["module__n_classes"] = n_classes
+    if ("input_shape" in accepted and "module__input_shape" not in net_params
+            and len(input_shape) > 1):
+        filled["module__input_shape"] = tuple(int(d) for d in input_shape)
+    return filled
 
 
 def _check_callback(callback, rewind_epoch):

@@ -99,6 +99,9 @@ class MaskedNet(NeuralNetClassifier):
     #: Set (e.g. by a SIGINT handler) to stop training after the current batch.
     stop_requested = False
 
+    #: Callable applied to each training batch of X (augmentation), or None.
+    batch_transform = None
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("iterator_train", TensorBatches)
         kwargs.setdefault("iterator_valid", TensorBatches)
@@ -148,6 +151,8 @@ class MaskedNet(NeuralNetClassifier):
         # benchmarks/bench_training.py). No closure: the optimizers IMP uses
         # (SGD, Adam, ...) step once.
         Xi, yi = batch
+        if self.batch_transform is not None:
+            Xi = self.batch_transform(Xi)
         self.optimizer_.zero_grad(set_to_none=True)
         loss = self.criterion_(self.module_(Xi, **fit_params), yi)
         loss.backward()

@@ -580,3 +580,33 @@ def test_callback_parameters_route_through_set_params(digits):
     X, y = digits
     clf = fast_clf(callbacks=step_schedule(), callbacks__LRScheduler__gamma=0.25).fit(X, y)
     assert clf.net_.callbacks_[-1][1].gamma == 0.25
+
+
+class ImageLinear(torch.nn.Module):
+    """Takes n_classes and input_shape, as skimp's conv nets do."""
+
+    def __init__(self, n_classes, input_shape=(1, 4, 4)):
+        super().__init__()
+        self.input_shape = tuple(input_shape)
+        self.linear = torch.nn.Linear(int(np.prod(input_shape)), n_classes)
+
+    def forward(self, X):
+        return self.linear(X.reshape(len(X), -1))
+
+
+def test_module_classes_get_n_classes_and_the_image_shape(digits):
+    X, y = digits
+    images = X.reshape(-1, 1, 8, 8)
+    clf = fast_clf(module=ImageLinear).fit(images, y)
+    assert clf.net_.module_.input_shape == (1, 8, 8)
+    assert clf.net_.module_.linear.out_features == 10
+    assert clf.predict(images).shape == (len(X),)
+    # Flat X carries no image shape: the module's default, or the user's, holds.
+    flat = fast_clf(module=ImageLinear, module__input_shape=(1, 8, 8)).fit(X, y)
+    assert flat.net_.module_.input_shape == (1, 8, 8)
+    with pytest.raises(ValueError, match=r"ImageLinear failed on the first 2 rows"):
+        fast_clf(module=ImageLinear).fit(X, y)  # default (1, 4, 4) reads 16 of 64 columns
+    # A user's setting wins over the filled one.
+    binary = fast_clf(module=ImageLinear, module__n_classes=10)
+    with pytest.raises(ValueError, match="returns 10 logits per row but y holds 2 classes"):
+        binary.fit(images[y < 2], y[y < 2])

@@ -10,7 +10,7 @@ import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 MODULES = ["checkpoints", "compact", "datasets", "imp", "masks", "metrics", "modules", "noise",
-           "plotting", "pruning", "training"]
+           "plotting", "pruning", "training", "transforms"]
 
 
 def test_sphinx_builds_without_warnings(tmp_path):
