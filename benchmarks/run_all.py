@@ -4,6 +4,7 @@
     python benchmarks/run_all.py --quick    # ~1 min; rough numbers
     python benchmarks/run_all.py --smoke    # seconds, for the test suite; no numbers
     python benchmarks/run_all.py --device cuda --only training   # on a GPU
+    python benchmarks/run_all.py --only threads                  # the thread default
 
 Prints the machine, then each benchmark's details, then a Markdown table of
 the ratios. Each ratio interleaves its two sides (A, B, A, B, ...) after a
@@ -19,11 +20,12 @@ import time
 import bench_compact
 import bench_parallel
 import bench_patience
+import bench_threads
 import bench_training
 import common
 import torch
 
-BENCHES = ("training", "patience", "compact", "parallel")
+BENCHES = ("training", "patience", "compact", "parallel", "threads")
 
 
 def main(argv=None):
@@ -80,6 +82,18 @@ def main(argv=None):
                           f"{r['serial_cores']:.2f} / {r['parallel_cores']:.2f}", "",
                           f"{r['serial_others']:.2f} / {r['parallel_others']:.2f}"))
 
+    if "threads" in args.only:
+        print("\n== 5. n_threads='auto' against fixed thread counts: fixed / auto ==")
+        # The other benchmarks pin one thread; "auto" reads torch's setting,
+        # so give it what a fresh process has.
+        with common.torch_threads(len(os.sched_getaffinity(0))):
+            results = bench_threads.main(flag)
+        for r in results:
+            for fixed in sorted(k for k in r if isinstance(k, int)):
+                table.append((f"5. threads, MLP {'-'.join(map(str, r['hidden']))}: "
+                              f"{fixed} / auto ({r['auto']})",
+                              f"{r[fixed]['median']:.2f}x", f"{r[fixed]['min']:.2f}x",
+                              ">= 0.95x (auto within 5% of the best)"))
     print(f"\n== summary ({time.perf_counter() - start:.0f} s; load average "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} after) ==\n")
     print("| measurement | median | min | target / note |")

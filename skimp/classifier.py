@@ -26,7 +26,7 @@ from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
 from skimp.noise import NOISE_MODELS, apply_label_noise
 from skimp.pruning import CRITERIA, SCOPES
-from skimp.training import build_net, torch_threads
+from skimp.training import build_net, resolve_threads, torch_threads
 
 __all__ = ["PrunedNetClassifier"]
 
@@ -120,11 +120,16 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Where the network trains, e.g. ``"cuda"``.
     verbose : int, default=0
         Print a progress line per level when > 0.
-    n_threads : int, default=1
+    n_threads : int, "auto" or None, default="auto"
         Torch CPU threads used inside ``fit`` and ``predict*``; torch's own
-        setting is restored afterwards. ``None`` leaves it alone. One thread
-        keeps parallel grid-search workers from fighting over cores; the
-        performance guide says when more threads pay for a single fit.
+        setting is restored afterwards. ``"auto"`` uses one thread for small
+        networks, whose batches are too short to pay for thread
+        synchronisation, and torch's current setting for larger ones (see
+        :func:`skimp.training.resolve_threads`); in joblib's process
+        workers, as in ``GridSearchCV(n_jobs=k)``, that setting is already
+        capped at ``cores // k``, so workers do not oversubscribe the
+        machine. ``None`` leaves torch's setting alone. Results are
+        bit-for-bit reproducible for a given thread count.
     checkpoint_dir : str or path-like, default=None
         Save every finished level there, atomically, in a folder keyed by a
         hash of the parameters, the data, ``random_state`` and the network's
@@ -203,6 +208,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Feature names, when X has string column names.
     net_ : skimp.training.MaskedNet
         The fitted skorch net, holding the chosen ticket.
+    n_threads_ : int or None
+        Torch threads ``fit`` trained with, and ``predict*`` use.
     imp_path_ : dict of str to ndarray
         One entry per level run, in the style of ``cv_results_``:
         ``level``, ``density``, ``n_params`` (surviving prunable weights),
@@ -257,7 +264,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
         "checkpoint_dir": [str, os.PathLike, None],
         "pruning_criterion": [StrOptions(set(CRITERIA)), callable],
         "pruning_scope": [StrOptions(set(SCOPES))],
@@ -272,7 +279,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                  pruning_fraction=0.2, max_levels=15, rewind_epoch=0,
                  label_noise=0.0, validation_fraction=0.1, selection="accuracy",
                  patience=None, random_state=None, device="cpu", verbose=0,
-                 n_threads=1, checkpoint_dir=None, pruning_criterion="magnitude",
+                 n_threads="auto", checkpoint_dir=None, pruning_criterion="magnitude",
                  pruning_scope="global", retrain="rewind", noise_model="symmetric",
                  callbacks=None, train_transform=None, **kwargs):
         self.module = module
@@ -463,8 +470,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         yt = torch.as_tensor(y_noisy, dtype=torch.long, device=device)
         data = (Xt[train_idx], yt[train_idx], Xt[val_idx], yt[val_idx])
 
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-                torch_threads(self.n_threads):
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(torch_seed)
             net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
             _check_output_width(net.module_, data[0][:2], n_classes)
@@ -480,13 +486,15 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             if self.checkpoint_dir is not None:
                 store = CheckpointStore(self.checkpoint_dir, run_key(
                     self.get_params(), X, y, module=net.module_))
-            result = ImpRunner(
-                net, prunable, data, max_epochs=self.max_epochs,
-                rewind_epoch=self.rewind_epoch, pruning_fraction=self.pruning_fraction,
-                max_levels=self.max_levels, patience=self.patience,
-                selection=self.selection, criterion=self.pruning_criterion,
-                scope=self.pruning_scope, retrain=self.retrain, seed=torch_seed,
-                verbose=self.verbose, store=store).run()
+            n_threads = resolve_threads(self.n_threads, net.module_, self.batch_size)
+            with torch_threads(n_threads):
+                result = ImpRunner(
+                    net, prunable, data, max_epochs=self.max_epochs,
+                    rewind_epoch=self.rewind_epoch, pruning_fraction=self.pruning_fraction,
+                    max_levels=self.max_levels, patience=self.patience,
+                    selection=self.selection, criterion=self.pruning_criterion,
+                    scope=self.pruning_scope, retrain=self.retrain, seed=torch_seed,
+                    verbose=self.verbose, store=store).run()
         if result.interrupted:
             warnings.warn(
                 f"fit was interrupted during IMP level {len(result.states)}; keeping "
@@ -498,6 +506,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             "noise_mask_": noise_mask,
             "validation_mask_": np.isin(np.arange(len(y_idx)), val_idx),
             "net_": net,
+            "n_threads_": n_threads,
             "imp_path_": result.path,
             "best_level_": best,
             "n_params_": int(result.path["n_params"][best]),
@@ -543,7 +552,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             # frames, joblib memmaps); a float32 copy is cheap next to the net.
             X = X.astype(np.float32)
         X = torch.as_tensor(X, dtype=torch.float32)
-        with torch_threads(self.n_threads), torch.no_grad():
+        with torch_threads(self.n_threads_), torch.no_grad():
             if module is None:
                 return self.net_.forward(X, device="cpu").double()
             device = next(module.parameters()).device

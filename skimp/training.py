@@ -33,12 +33,19 @@ the tests all use them.
 
 import contextlib
 import math
+import os
 
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochTimer
 
-__all__ = ["MaskedNet", "TensorBatches", "build_net", "torch_threads"]
+__all__ = ["MaskedNet", "TensorBatches", "build_net", "resolve_threads", "torch_threads"]
+
+#: Multiply-adds per training batch (weights x batch size) from which
+#: ``n_threads="auto"`` lets a fit use several threads; below it, thread
+#: synchronisation costs more than it saves. Measured in
+#: ``benchmarks/bench_threads.py``; see docs/performance.md.
+AUTO_THREADS_MIN_WORK = 2**24
 
 
 class TensorBatches:
@@ -260,3 +267,35 @@ def torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def resolve_threads(n_threads, module, batch_size):
+    """The torch thread count a fit uses.
+
+    Parameters
+    ----------
+    n_threads : int, "auto" or None
+        An int is used as it is and ``None`` means torch's current setting.
+        ``"auto"`` gives 1 when a batch's work, the network's weights times
+        ``batch_size``, is below :data:`AUTO_THREADS_MIN_WORK`, and torch's
+        current setting, at most the cores this process may use, otherwise.
+        joblib's process workers start with torch capped at
+        ``cores // n_jobs`` threads, and Dask's with one, so "auto" never
+        oversubscribes them.
+    module : torch.nn.Module
+    batch_size : int
+
+    Returns
+    -------
+    n_threads : int or None
+    """
+    if n_threads != "auto":
+        return n_threads
+    work = sum(p.numel() for p in module.parameters()) * batch_size
+    if work < AUTO_THREADS_MIN_WORK:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(torch.get_num_threads(), cores))

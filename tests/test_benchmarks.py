@@ -12,7 +12,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def run_all(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     for name in ("common", "bench_training", "bench_patience", "bench_compact",
-                 "bench_parallel", "run_all"):
+                 "bench_parallel", "bench_threads", "run_all"):
         sys.modules.pop(name, None)
     import run_all
     return run_all
@@ -24,9 +24,11 @@ def test_run_all_smoke_prints_every_ratio(run_all, capsys):
     for fact in ("cpu", "cores", "torch", "skorch", "sklearn", "torch threads", "device"):
         assert f"  {fact} " in out
     names = [row[0] for row in table]
-    assert sum(name.startswith("1. training") for name in names) == 2
+    assert sum(name.startswith("1. training") for name in names) == 3
+    assert any("LR schedule" in line for line in out.splitlines() if "skimp" in line)
     assert any(name.startswith("2. patience") for name in names)
     assert any(name.startswith("3. compact speedup") for name in names)
     assert any(name.startswith("3. bytes") for name in names)
     assert any(name.startswith("4. GridSearchCV") for name in names)
+    assert sum(name.startswith("5. threads") for name in names) >= 2
     assert "| measurement | median | min |" in out

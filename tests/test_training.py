@@ -1,5 +1,6 @@
 """The lean skorch net: its batch iterator, its factory and its pickling."""
 
+import os
 import pickle
 
 import numpy as np
@@ -133,3 +134,17 @@ def test_net_saved_for_cuda_loads_on_cpu_only_machine(digits):
     assert str(clone.net_.device) == "cpu"
     assert all(t.device.type == "cpu" for t in clone.net_.mask_.tensors.values())
     np.testing.assert_array_equal(clone.predict_proba(X), expected)
+
+
+def test_resolve_threads():
+    from skimp.training import AUTO_THREADS_MIN_WORK, resolve_threads
+
+    small = torch.nn.Linear(10, 10)
+    assert resolve_threads(3, small, 128) == 3
+    assert resolve_threads(None, small, 128) is None
+    assert resolve_threads("auto", small, 128) == 1
+    big = torch.nn.Linear(1000, 1000)
+    assert 1_001_000 * 64 > AUTO_THREADS_MIN_WORK
+    expected = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+    assert resolve_threads("auto", big, 64) == expected
+    assert resolve_threads("auto", big, 4) == 1  # the batch, not the net, is small
