@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Regenerate every figure in docs/_static from the examples' default modes,
+# with the printed tables beside them (docs/_static/NAME.txt).
+# About an hour on 2 CPU cores; pass names to run a subset, e.g.
+#   bash scripts/make_figures.sh sparse_double_descent controls
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || bash scripts/install.sh test
+export MPLBACKEND=Agg
+OUT=docs/_static
+mkdir -p "$OUT"
+ALL=(sparse_double_descent width_convergence teacher_student noise_width_grid
+     calibration_baselines controls)
+for name in "${@:-${ALL[@]}}"; do
+    echo "== examples/plot_$name.py -> $OUT/$name.png"
+    .venv/bin/python "examples/plot_$name.py" --out "$OUT/$name.png" | tee "$OUT/$name.txt"
+done
