@@ -12,7 +12,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def run_all(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     for name in ("common", "bench_training", "bench_patience", "bench_compact",
-                 "bench_parallel", "bench_threads", "run_all"):
+                 "bench_parallel", "bench_threads", "bench_cost", "run_all"):
         sys.modules.pop(name, None)
     import run_all
     return run_all
@@ -32,3 +32,13 @@ def test_run_all_smoke_prints_every_ratio(run_all, capsys):
     assert any(name.startswith("4. GridSearchCV") for name in names)
     assert sum(name.startswith("5. threads") for name in names) >= 2
     assert "| measurement | median | min |" in out
+
+
+def test_cost_estimate_smoke(run_all, capsys):
+    import bench_cost
+
+    r = bench_cost.main(["--smoke"])
+    out = capsys.readouterr().out
+    assert r["run"] == pytest.approx(18 * r["level"])
+    assert r["level"] > 120 * r["per_epoch"]
+    assert "extrapolated: one level of 120 epochs" in out
