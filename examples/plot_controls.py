@@ -24,11 +24,13 @@ double descent holds there.
 
 Setup (default): 2,000 Fashion-MNIST training images with 20% label noise
 (10% of them, also noisy, form the validation split), scored on 5,000 clean
-official test images; MLP 784-100-100-10, plain SGD (lr 0.1, batch 32), 60
-epochs per level (the dense net memorises the noisy labels), 35% of the
-remaining weights removed per level for 12 levels; seeds 0, 1, 2. Fits run two
-at a time, one torch thread each. ``--full`` uses 8,000 images and 120
-epochs, the setup of ``plot_sparse_double_descent.py``.
+official test images; MLP 784-100-100-10, SGD with momentum 0.9 (lr 0.01,
+batch 32), 120 epochs per level, 35% of the remaining weights removed per
+level for 12 levels; seeds 0, 1, 2. The schedule was chosen so that the dense
+net memorises the noisy labels in every seed (train accuracy 1.0; plain SGD
+at lr 0.1 for 60 epochs reached only 0.72 to 0.92, with test accuracy
+varying by seed from 0.59 to 0.71). Fits run two at a time, one torch thread
+each. ``--full`` uses 8,000 images.
 
 Prints, per method, the mean ± std over seeds of clean test accuracy and ECE
 at the validation-chosen level, and saves accuracy and ECE against remaining
@@ -68,7 +70,7 @@ METHODS = {
 CONFIGS = {
     # n_fit, n_test, hidden, epochs, pruning_fraction, levels
     "smoke": (400, 300, (16,), 2, 0.35, 2),
-    "default": (2_000, 5_000, (100, 100), 60, 0.35, 12),
+    "default": (2_000, 5_000, (100, 100), 120, 0.35, 12),
     "full": (8_000, 10_000, (100, 100), 120, 0.35, 14),
 }
 
@@ -94,7 +96,8 @@ def fit_one(mode, method, seed):
     X, X_test, y, y_test = load(mode, seed)
     _, _, hidden, epochs, fraction, levels = CONFIGS[mode]
     clf = PrunedNetClassifier(
-        hidden_layer_sizes=hidden, max_epochs=epochs, batch_size=32, lr=0.1,
+        hidden_layer_sizes=hidden, max_epochs=epochs, batch_size=32, lr=0.01,
+        optimizer__momentum=0.9,
         pruning_fraction=fraction, max_levels=levels, label_noise=0.2,
         random_state=seed, **METHODS[method])
     start = time.perf_counter()
@@ -162,7 +165,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--smoke", action="store_true", help="tiny run, for the tests")
-    mode.add_argument("--full", action="store_true", help="8,000 images, 120 epochs")
+    mode.add_argument("--full", action="store_true", help="8,000 images")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-jobs", type=int, default=2, help="fits run at once")
     parser.add_argument("--out", default="controls.png")
