@@ -6,6 +6,17 @@ the ticket's structure, not its accuracy), then ``compact_module()`` is timed
 against the masked dense module (``level_module(best_level_)``) on the same
 rows, interleaved. Also reported: bytes of each, and max |logit difference|.
 
+The convolutional case does the same for a Conv-2 (``skimp.modules.ConvNet``
+with one pair of 64-channel convolutions, fully connected 256-256-10) on
+28x28 images: IMP with ``pruning_fraction=0.5`` for 6 levels, and the
+tickets of level 3 (density 0.125) and level 6 (0.0156) are compacted with
+``skimp.compact.compact`` and timed against their masked dense modules. It
+reports, per convolution, the density and how many channels survived:
+global pruning takes most weights from the large fully connected layers, so
+the convolutions, which do most of the arithmetic, stay far denser than the
+network. A sweep times one convolution sparse (``CompactConv2d``, CSR per
+tap) against dense ``conv2d`` to back ``CONV_SPARSE_THRESHOLD``.
+
 Run ``python benchmarks/bench_compact.py [--quick | --smoke]``.
 """
 
@@ -20,7 +31,8 @@ import numpy as np
 import torch
 
 from skimp import PrunedNetClassifier
-from skimp.compact import CompactLinear, module_nbytes
+from skimp.compact import CompactConv2d, CompactLinear, compact, module_nbytes
+from skimp.modules import ConvNet
 
 
 def fashion_mnist(n_train, n_test, train_subset="train"):
@@ -178,6 +190,143 @@ def describe(r):
     return "\n".join(lines)
 
 
+# Per mode: IMP training rows, Conv-2 width, epochs per level, batch sizes
+# timed, pairs, and the scale of calls per measurement.
+CONV_SIZES = {
+    "full": dict(n_train=2_000, width=1.0, epochs=1, batch_sizes=(1_000, 64, 1),
+                 repeats=7, calls=3),
+    "quick": dict(n_train=400, width=1.0, epochs=1, batch_sizes=(256, 1), repeats=3,
+                  calls=1),
+    "smoke": dict(n_train=100, width=0.125, epochs=1, batch_sizes=(16,), repeats=1,
+                  calls=1),
+}
+CONV_LEVELS = (3, 6)  # densities 0.5 ** 3 and 0.5 ** 6
+
+
+def conv_structure(masked, compacted):
+    """Per convolution and hidden Linear: density in the ticket, units kept."""
+    layers = [m for m in masked.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    kept = [m.out_channels for m in compacted.features if isinstance(m, CompactConv2d)]
+    kept += [m.out_features for m in compacted.head[:-1]]
+    return [{"layer": f"{type(m).__name__} {m.weight.shape[1]}->{m.weight.shape[0]}",
+             "density": float((m.weight != 0).float().mean()),
+             "units": m.weight.shape[0],
+             "kept": kept[i] if i < len(kept) else 0}
+            for i, m in enumerate(layers[:-1])]
+
+
+def time_pair(dense, compacted, X, batch, size):
+    Xb = X[:batch]
+    # Enough calls per measurement to last ~0.1 s or more.
+    calls = max(1, 200 // batch) * size["calls"]
+
+    def time_dense():
+        for _ in range(calls):
+            dense(Xb)
+
+    def time_compact():
+        for _ in range(calls):
+            compacted(Xb)
+
+    summary = common.ratio_summary(*common.interleaved(time_dense, time_compact,
+                                                       repeats=size["repeats"]))
+    summary.update(batch=batch, dense_ms=summary["a_s"] / calls * 1e3,
+                   compact_ms=summary["b_s"] / calls * 1e3)
+    return summary
+
+
+def run_conv(mode="full", *, threads=1):
+    """IMP on Conv-2, then each ticket of ``CONV_LEVELS`` compacted and timed."""
+    size = CONV_SIZES[mode]
+    X, y, X_test, source = fashion_mnist(size["n_train"], max(size["batch_sizes"]),
+                                         SIZES[mode]["subset"])
+    clf = PrunedNetClassifier(
+        module=ConvNet, module__n_classes=10, module__input_shape=(1, 28, 28),
+        module__n_conv_pairs=1, module__width=size["width"], max_epochs=size["epochs"],
+        max_levels=max(CONV_LEVELS), pruning_fraction=0.5, random_state=0,
+        selection=lambda path: int(path["level"][-1])).fit(X, y)
+    X_test = torch.as_tensor(X_test, dtype=torch.float32)
+    tickets = []
+    for level in CONV_LEVELS:
+        dense = clf.level_module(level).cpu()
+        compacted = compact(dense)
+        with common.torch_threads(threads), torch.inference_mode():
+            error = float((dense(X_test) - compacted(X_test)).abs().max())
+            rows = [time_pair(dense, compacted, X_test, batch, size)
+                    for batch in size["batch_sizes"]]
+        convs = [m for m in compacted.features if isinstance(m, CompactConv2d)]
+        tickets.append({
+            "level": level,
+            "density": float(clf.imp_path_["density"][level]),
+            "structure": conv_structure(dense, compacted),
+            "conv_layouts": ["csr per tap" if m.sparse else "dense" for m in convs],
+            "dense_bytes": module_nbytes(dense),
+            "compact_bytes": compacted.nbytes,
+            "max_abs_logit_diff": error,
+            "rows": rows,
+        })
+    return {"data": source, "train_rows": size["n_train"], "width": size["width"],
+            "test_rows": len(X_test), "threads": threads, "tickets": tickets}
+
+
+def conv_layer_sweep(densities=(0.02, 0.05, 0.1, 0.2, 0.3), images=64, calls=3):
+    """One 3x3 convolution, 64 -> 64 channels on 28x28 images: sparse
+    ``CompactConv2d`` in chunks of 4 images (as ``CompactConvNet`` runs it)
+    against dense ``conv2d`` on all images at once. Milliseconds per call."""
+    generator = torch.Generator().manual_seed(0)
+    h = torch.randn(images, 64, 28, 28, generator=generator)
+    results = []
+    for density in densities:
+        keep = torch.rand(64, 64, 3, 3, generator=generator) < density
+        W = torch.randn(64, 64, 3, 3, generator=generator) * keep
+        layers = {sparse: CompactConv2d(W, torch.zeros(64), stride=(1, 1), padding=(1, 1),
+                                        dilation=(1, 1), sparse=sparse, input_size=(28, 28))
+                  for sparse in (True, False)}
+
+        def sparse_call(layer=layers[True]):
+            return [layer(chunk) for chunk in h.split(4)]
+
+        def time_it(fn):
+            fn()
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            return (time.perf_counter() - start) / calls * 1e3
+
+        results.append({"density": density, "images": images,
+                        "sparse_ms": time_it(sparse_call),
+                        "dense_ms": time_it(lambda layer=layers[False]: layer(h))})
+    return results
+
+
+def describe_conv_sweep(sweep):
+    cells = [f"{r['density']:.2f}: {r['sparse_ms']:.1f} / {r['dense_ms']:.1f}" for r in sweep]
+    return (f"one 3x3 conv 64->64 on {sweep[0]['images']} images of 28x28, ms per call: "
+            f"CSR per tap (chunks of 4 images) / dense conv2d\n  " + "  ".join(cells))
+
+
+def describe_conv(r):
+    lines = [f"Conv-2 (width {r['width']}) tickets by IMP on {r['train_rows']} {r['data']} "
+             f"rows, timed on {r['test_rows']:,} rows, {r['threads']} thread(s):"]
+    for t in r["tickets"]:
+        layers = ", ".join(
+            f"{s['layer']} density {s['density']:.4f} keeps {s['kept']}/{s['units']}"
+            for s in t["structure"])
+        lines += [
+            f"level {t['level']}, density {t['density']:.4f}: {layers}; convolutions "
+            f"{t['conv_layouts']}",
+            f"  bytes: masked dense {t['dense_bytes']:,}, compact {t['compact_bytes']:,} "
+            f"({t['dense_bytes'] / t['compact_bytes']:.1f}x smaller); max |logit "
+            f"difference| {t['max_abs_logit_diff']:.2e}",
+        ]
+        for row in t["rows"]:
+            lines.append(
+                f"  batch {row['batch']:>5}: masked dense {row['dense_ms']:.3f} ms, compact "
+                f"{row['compact_ms']:.3f} ms; speedup median {row['median']:.2f}x, min "
+                f"{row['min']:.2f}x ({row['pairs']} pairs)")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
@@ -192,6 +341,16 @@ def main(argv=None):
         else:
             result["sweep"] = layer_sweep(shapes=((100, 300),), densities=(0.05, 0.5), calls=3)
     print(describe_sweep(result["sweep"]), flush=True)
+    result["conv"] = run_conv(mode, threads=args.threads)
+    print(describe_conv(result["conv"]), flush=True)
+    with common.torch_threads(args.threads):
+        if mode == "full":
+            result["conv_sweep"] = conv_layer_sweep()
+        elif mode == "quick":
+            result["conv_sweep"] = conv_layer_sweep(densities=(0.02, 0.1, 0.3), images=16)
+        else:
+            result["conv_sweep"] = conv_layer_sweep(densities=(0.1,), images=4, calls=1)
+    print(describe_conv_sweep(result["conv_sweep"]), flush=True)
     return result
 
 

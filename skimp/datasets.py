@@ -1,18 +1,22 @@
 """Data sets for lottery-ticket experiments.
 
-Three sources, none of which ever touches the network:
+Four sources, none of which ever touches the network:
 
 * :func:`make_teacher_classification` -- skimp's controlled setup: a random
   teacher network gives a known conditional ``p(y|x)``, labels are sampled from
   it and symmetric noise is mixed in.
 * :func:`load_fashion_mnist` and :func:`load_mnist` -- read the IDX files of
   (Fashion-)MNIST from a local folder, parsed by :func:`read_idx`.
+* :func:`load_cifar10` -- read the "python version" batches of CIFAR-10 from a
+  local folder.
 * :func:`load_mnist1d` -- the MNIST-1D benchmark, generated on the spot by the
   optional ``mnist1d`` package.
 """
 
 import gzip
 import math
+import os
+import pickle
 import random
 from pathlib import Path
 
@@ -27,6 +31,7 @@ __all__ = [
     "read_idx",
     "load_fashion_mnist",
     "load_mnist",
+    "load_cifar10",
     "load_mnist1d",
 ]
 
@@ -413,6 +418,129 @@ def load_mnist(path, *, subset="train"):
     """
     hint = "Pass path= to a folder holding the MNIST IDX files."
     return _load_idx_pair(path, subset, "MNIST", hint)
+
+
+# --------------------------------------------------------------------------
+# CIFAR-10
+# --------------------------------------------------------------------------
+
+# The environment variable that load_cifar10 reads when no path is given.
+CIFAR10_ENV = "SKIMP_CIFAR10"
+# The folder that the official cifar-10-python.tar.gz extracts to.
+_CIFAR10_FOLDER = "cifar-10-batches-py"
+_CIFAR10_BATCHES = {
+    "train": [f"data_batch_{i}" for i in range(1, 6)],
+    "test": ["test_batch"],
+}
+_CIFAR10_HINT = (
+    "Download the CIFAR-10 python version (cifar-10-python.tar.gz, from "
+    "https://www.cs.toronto.edu/~kriz/cifar.html), extract it, and pass path= "
+    f"to the {_CIFAR10_FOLDER} folder or to the folder holding it, or set the "
+    f"environment variable {CIFAR10_ENV} to one of them. skimp never downloads."
+)
+
+
+def _cifar10_folder(path):
+    """The folder holding the batches: ``path``, or the env var, or below them."""
+    if path is None:
+        path = os.environ.get(CIFAR10_ENV)
+        if not path:
+            raise FileNotFoundError(
+                f"No CIFAR-10 folder given: path=None and {CIFAR10_ENV} is not "
+                f"set. {_CIFAR10_HINT}")
+    folder = Path(path)
+    # Accept the folder the archive was extracted into, too.
+    if (folder / _CIFAR10_FOLDER).is_dir():
+        folder = folder / _CIFAR10_FOLDER
+    return folder
+
+
+def _read_cifar10_batch(file):
+    """Images of shape (n, 3072) as uint8 and labels of shape (n,) of one batch."""
+    with open(file, "rb") as f:
+        # The batches are Python 2 pickles of byte-string keys.
+        batch = pickle.load(f, encoding="bytes")
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
+        raise ValueError(
+            f"{str(file)!r} is not a CIFAR-10 batch: expected a pickled dict with "
+            f"keys b'data' and b'labels', got {keys}. Use the python version of "
+            f"CIFAR-10 (cifar-10-python.tar.gz).")
+    data = np.asarray(batch[b"data"])
+    labels = np.asarray(batch[b"labels"])
+    if (data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
+            or labels.shape != (len(data),)):
+        raise ValueError(
+            f"{str(file)!r} is not a CIFAR-10 batch: b'data' must be uint8 of shape "
+            f"(n, 3072) and b'labels' n long; got {data.dtype} data of shape "
+            f"{data.shape} and labels of shape {labels.shape}.")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{str(file)!r} holds labels outside 0..9: "
+                         f"{labels.min()} to {labels.max()}.")
+    return data, labels
+
+
+def load_cifar10(path=None, *, subset="train"):
+    """Load CIFAR-10 from the local "python version" batches; nothing is downloaded.
+
+    Reads ``data_batch_1`` to ``data_batch_5`` and ``test_batch`` as
+    extracted from the official ``cifar-10-python.tar.gz`` (Krizhevsky,
+    2009). Each batch is a pickled dict whose ``b"data"`` holds uint8 rows of
+    3072 pixels (the red, green and blue planes of a 32x32 image, row by row)
+    and whose ``b"labels"`` holds the classes.
+
+    The batches are pickles, and unpickling can run arbitrary code: only load
+    files you trust, such as the official archive.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        The ``cifar-10-batches-py`` folder, or the folder holding it. ``None``
+        reads the environment variable ``SKIMP_CIFAR10``.
+    subset : {"train", "test", "all"}, default="train"
+        The 50,000 training images (batches 1 to 5, in order), the 10,000
+        test images, or both, training first.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, 3, 32, 32), dtype float32
+        Images, channels first, scaled to [0, 1]. The training set takes
+        600 MB. :class:`skimp.modules.ConvNet` and
+        :class:`skimp.modules.ResNet20` take it as it is; ``X.reshape(len(X),
+        -1)`` gives the flat rows a scaler needs.
+    y : ndarray of shape (n_samples,), dtype int64
+        Classes 0 (airplane) to 9 (truck).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or a batch is missing; the message says where to put
+        the files and which environment variable to set.
+    ValueError
+        If a file is not a CIFAR-10 batch, or ``subset`` is unknown.
+
+    Examples
+    --------
+    >>> from skimp.datasets import load_cifar10
+    >>> X, y = load_cifar10("/data/cifar-10-batches-py", subset="test")  # doctest: +SKIP
+    >>> X.shape, X.dtype, y.shape  # doctest: +SKIP
+    ((10000, 3, 32, 32), dtype('float32'), (10000,))
+    """
+    if subset not in ("train", "test", "all"):
+        raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}.")
+    folder = _cifar10_folder(path)
+    names = [*_CIFAR10_BATCHES["train"], *_CIFAR10_BATCHES["test"]] if subset == "all" \
+        else _CIFAR10_BATCHES[subset]
+    missing = [name for name in names if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"CIFAR-10 batches {missing} not found in {str(folder)!r}. {_CIFAR10_HINT}")
+    batches = [_read_cifar10_batch(folder / name) for name in names]
+    images = np.concatenate([data for data, _ in batches])
+    X = images.reshape(len(images), 3, 32, 32).astype(np.float32)
+    X /= 255.0
+    y = np.concatenate([labels for _, labels in batches]).astype(np.int64)
+    return X, y
 
 
 # --------------------------------------------------------------------------

@@ -8,8 +8,16 @@ import torch
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
-from skimp.compact import CompactMLP, compact_mlp, module_nbytes
-from skimp.modules import MLP
+from skimp.compact import (
+    CompactConv2d,
+    CompactConvNet,
+    CompactMLP,
+    compact,
+    compact_convnet,
+    compact_mlp,
+    module_nbytes,
+)
+from skimp.modules import MLP, ConvNet, ResNet20
 
 from .conftest import fast_clf
 
@@ -234,3 +242,244 @@ def test_compact_module_rejects_custom_modules_clearly(digits):
     clf = fast_clf(module=module, max_levels=1).fit(X, y)
     with pytest.raises(TypeError, match="Tanh where ReLU"):
         clf.compact_module()
+
+
+# -- convolutional networks -------------------------------------------------
+
+
+def random_conv_ticket(density, seed, *, shape=(3, 12, 12), n_classes=5, pairs=2,
+                       width=0.25):
+    """A ConvNet with random masks on its conv and hidden weights, non-zero biases."""
+    torch.manual_seed(seed)
+    net = ConvNet(n_classes, shape, n_conv_pairs=pairs, width=width,
+                  hidden_layer_sizes=(64, 32)).eval()
+    with torch.no_grad():
+        for name, layer in net.named_modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                if name != "output":
+                    layer.weight.mul_(torch.rand_like(layer.weight) < density)
+                layer.bias.normal_(0, 0.5)
+    return net
+
+
+def bn_ticket(density, seed):
+    """A Sequential conv net with BatchNorm (random running statistics), pooling
+    of several kinds, dropout, a bias-free conv and a leading Unflatten."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Unflatten(1, (2, 11, 11)),
+        nn.Conv2d(2, 12, 3, padding=1), nn.BatchNorm2d(12), nn.ReLU(inplace=True),
+        nn.Conv2d(12, 12, 3, padding=2, dilation=2, bias=False), nn.BatchNorm2d(12),
+        nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True), nn.Dropout(0.3),
+        nn.Conv2d(12, 16, (3, 1), padding="same"), nn.ReLU(), nn.AvgPool2d(2, padding=1),
+        nn.Conv2d(16, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+        nn.Flatten(), nn.Linear(8 * 2 * 2, 20), nn.ReLU(), nn.Linear(20, 4))
+    with torch.no_grad():
+        for layer in net.modules():
+            if isinstance(layer, nn.BatchNorm2d):
+                layer.running_mean.normal_(0, 0.5)
+                layer.running_var.uniform_(0.5, 2.0)
+                layer.weight.normal_(1, 0.5)
+                layer.bias.normal_(0, 0.5)
+            elif isinstance(layer, (nn.Conv2d, nn.Linear)) and layer is not net[-1]:
+                layer.weight.mul_(torch.rand_like(layer.weight) < density)
+                if layer.bias is not None:
+                    layer.bias.normal_(0, 0.5)
+    return net.eval()
+
+
+def conv_layers(compact):
+    return [layer for layer in compact.features if isinstance(layer, CompactConv2d)]
+
+
+@pytest.mark.parametrize("density", [1.0, 0.3, 0.1, 0.03, 0.01])
+@pytest.mark.parametrize("threshold", [0.0, 0.1, float("inf")])
+def test_conv_logits_equal_at_every_density_and_layout(density, threshold):
+    net = random_conv_ticket(density, seed=int(density * 100))
+    compact = compact_convnet(net, conv_sparse_threshold=threshold)
+    X = torch.randn(50, 3, 12, 12)
+    assert max_error(compact, net, X) <= TOL
+    assert max_error(compact, net, X.flatten(1)) <= TOL
+    layouts = {layer.sparse for layer in conv_layers(compact)}
+    if threshold == 0.0:
+        assert layouts <= {False}
+    elif threshold == float("inf"):
+        assert layouts <= {True}
+    if density <= 0.03:
+        # Channels with no inputs or no readers are gone.
+        assert sum(c.out_channels for c in conv_layers(compact)) < 16 + 16 + 32 + 32
+
+
+@pytest.mark.parametrize("density", [1.0, 0.4, 0.15, 0.05])
+@pytest.mark.parametrize("threshold", [0.0, float("inf")])
+def test_batchnorm_is_folded_and_logits_equal(density, threshold):
+    net = bn_ticket(density, seed=int(density * 100))
+    compact = compact_convnet(net, conv_sparse_threshold=threshold)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in compact.modules())
+    X = torch.randn(40, 2 * 11 * 11)
+    assert max_error(compact, net, X) <= TOL
+    # The stride-2 convolution stays dense whatever the threshold.
+    assert not conv_layers(compact)[-1].sparse
+
+
+def padded_chain(constant_bias):
+    """Conv 1 -> 3 channels, pool, conv 3 -> 2 with padding, flatten, linear.
+
+    Channel 0 of conv 1 has no incoming weights and outputs relu(bias)
+    everywhere; channel 2 has no readers in conv 2.
+    """
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(2 * 4 * 4, 3)).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        net[0].weight[0] = 0
+        net[0].bias.copy_(torch.tensor([constant_bias, 0.1, -0.2]))
+        net[3].weight.zero_()
+        net[3].weight[:, 0] = 1.0            # reads the constant channel
+        net[3].weight[:, 1, 1, 1] = torch.tensor([0.5, -0.7])
+        net[3].bias.copy_(torch.tensor([0.3, -0.1]))
+    return net
+
+
+def test_constant_channel_folds_with_its_border_correction():
+    net = padded_chain(constant_bias=2.0)
+    compact = compact_convnet(net, input_shape=(1, 8, 8))
+    first, second = conv_layers(compact)
+    assert first.out_channels == 1 and second.in_channels == 1
+    # Channel 0 is 2 everywhere; conv 2 sums its 3x3 taps of ones over the 4x4
+    # pooled image with zero padding: 9 taps inside, 6 on edges, 4 at corners.
+    taps = torch.tensor([[4, 6, 6, 4], [6, 9, 9, 6], [6, 9, 9, 6], [4, 6, 6, 4]],
+                        dtype=torch.float32)
+    assert second.bias.shape == (2, 4, 4)
+    assert torch.allclose(second.bias[0], 0.3 + 2.0 * taps)
+    assert torch.allclose(second.bias[1], -0.1 + 2.0 * taps)
+    X = torch.randn(20, 1, 8, 8)
+    assert max_error(compact, net, X) <= 1e-5
+
+
+def test_zero_constant_channel_leaves_a_plain_bias():
+    net = padded_chain(constant_bias=-1.0)  # relu(-1) = 0 everywhere
+    compact = compact_convnet(net, input_shape=(1, 8, 8))
+    second = conv_layers(compact)[1]
+    assert second.in_channels == 1 and second.bias.shape == (2,)
+    assert max_error(compact, net, torch.randn(20, 1, 8, 8)) <= 1e-5
+
+
+def test_channel_unread_by_the_linear_layer_is_removed():
+    net = random_conv_ticket(1.0, seed=4, pairs=1)  # conv widths 16, 16
+    with torch.no_grad():
+        # Channel 5 of the last conv: its 6 x 6 block of Flatten's columns.
+        net.hidden[0].weight.view(-1, 16, 36)[:, 5] = 0
+    compact = compact_convnet(net)
+    assert [c.out_channels for c in conv_layers(compact)] == [16, 15]
+    assert compact.head[0].in_features == 15 * 36
+    assert max_error(compact, net, torch.randn(30, 3, 12, 12)) <= TOL
+
+
+def test_dead_layer_gives_constant_logits():
+    net = random_conv_ticket(1.0, seed=5)
+    with torch.no_grad():
+        net.features[5].weight.zero_()  # conv 3: every channel constant
+    compact = compact_convnet(net)
+    assert len(compact.head) == 0 and len(compact.features) == 0
+    X = torch.randn(10, 3, 12, 12)
+    assert compact(X).shape == (10, 5)
+    assert max_error(compact, net, X) <= TOL
+
+
+def test_conv_empty_batch_float64_chunks_and_pickle():
+    net = random_conv_ticket(0.05, seed=6)
+    compact = compact_convnet(net)
+    assert compact.image_chunk < 60 < compact.chunk_size
+    compact.chunk_size = 16  # the fully connected part in several chunks too
+    assert compact(torch.zeros(0, 3, 12, 12)).shape == (0, 5)
+    X = torch.randn(60, 3, 12, 12, dtype=torch.float64)
+    assert max_error(compact, net, X.float()) <= TOL
+    assert torch.equal(compact(X), compact(X.float()))
+    clone = pickle.loads(pickle.dumps(compact))
+    assert torch.equal(clone(X), compact(X))
+    assert compact.nbytes < module_nbytes(net)
+
+
+def test_conv_input_module_is_left_alone():
+    net = bn_ticket(0.2, seed=7)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    compact_convnet(net)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_compact_conv_rejects_wrong_input_shape():
+    compact = compact_convnet(random_conv_ticket(0.3, seed=8))
+    with pytest.raises(ValueError, match=r"\(3, 12, 12\).*\(n_samples, 432\)"):
+        compact(torch.zeros(4, 3, 12, 13))
+
+
+@pytest.mark.parametrize("input_shape", [None, (432,), (3, 12, 12), [3, 12, 12]])
+def test_image_shape_from_the_module_or_the_fitted_rows(input_shape):
+    net = random_conv_ticket(0.3, seed=9)
+    compact = compact_convnet(net, input_shape=input_shape)
+    assert compact.input_shape == (3, 12, 12)
+
+
+@pytest.mark.parametrize("module, input_shape, match", [
+    (random_conv_ticket(0.3, seed=9), (431,), "431 columns"),
+    (random_conv_ticket(0.3, seed=9), (3, 12, 11), "disagrees"),
+    (random_conv_ticket(0.3, seed=9), (12, 12), r"\(channels, height, width\)"),
+    (padded_chain(1.0), None, "needs the image shape"),
+    (padded_chain(1.0), (2, 8, 8), "2 channels but the first Conv2d takes 1"),
+    (padded_chain(1.0), (1, 10, 10), "first Linear layer takes 32"),
+])
+def test_missing_or_wrong_image_shape_is_explained(module, input_shape, match):
+    with pytest.raises(ValueError, match=match):
+        compact_convnet(module, input_shape=input_shape)
+
+
+class ConvNetWithSkip(ConvNet):
+    def forward(self, X):
+        return super().forward(X) * 2
+
+
+@pytest.mark.parametrize("module, hint", [
+    (ResNet20(3, width=2), "ResNet20 is residual"),
+    (ConvNetWithSkip(3, (1, 8, 8), width=0.125), "overrides ConvNet.forward"),
+    (nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.Flatten(), nn.Linear(4, 2)), "groups=2"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, padding_mode="reflect"), nn.Flatten(),
+                   nn.Linear(4, 2)), "padding_mode='reflect'"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.Tanh(), nn.Flatten(), nn.Linear(4, 2)),
+     "Tanh where Conv2d, BatchNorm2d, ReLU, pooling or Flatten"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4, 2), nn.Tanh(),
+                   nn.Linear(2, 2)), "Tanh where ReLU"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4, 2), nn.ReLU()),
+     "end with a Linear"),
+    (nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, track_running_stats=False),
+                   nn.Flatten(), nn.Linear(4, 2)), "without running statistics"),
+    (nn.Sequential(nn.Conv2d(1, 4, 2, padding="same"), nn.Flatten(), nn.Linear(4, 2)),
+     "even kernel"),
+    (nn.Sequential(nn.Linear(4, 4), nn.Conv2d(1, 4, 3)), "Linear where Conv2d"),
+])
+def test_unsupported_conv_modules_raise_a_clear_type_error(module, hint):
+    with pytest.raises(TypeError, match="compact_convnet supports") as info:
+        compact(module, input_shape=(1, 3, 3))
+    assert hint in str(info.value)
+    assert "level_module" in str(info.value)
+
+
+def test_compact_dispatches_on_the_kind_of_network():
+    assert isinstance(compact(random_ticket([8, 16, 3], 0.3, seed=2)), CompactMLP)
+    assert isinstance(compact(random_conv_ticket(0.3, seed=2)), CompactConvNet)
+    with pytest.raises(TypeError, match="compact_mlp supports.*got Custom"):
+        compact(Custom())
+
+
+def test_compact_conv_ticket_of_the_estimator(digits):
+    X, y = digits
+    clf = fast_clf(module=ConvNet, module__n_classes=10, module__input_shape=(1, 8, 8),
+                   module__width=0.125, max_levels=8, max_epochs=1,
+                   selection=lambda path: int(path["level"][-1])).fit(X, y)
+    assert clf.sparsity_ > 0.8
+    ticket = compact(clf.level_module(clf.best_level_), input_shape=X.shape[1:])
+    assert isinstance(ticket, CompactConvNet)
+    with torch.no_grad():
+        logits = ticket(torch.as_tensor(X, dtype=torch.float32))
+    assert np.abs(logits.numpy() - clf.decision_function(X)).max() <= TOL

@@ -1,6 +1,7 @@
 """Tests for skimp.datasets: the teacher generator, the IDX readers, MNIST-1D."""
 
 import gzip
+import pickle
 import random
 import sys
 
@@ -9,8 +10,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from skimp.datasets import (
+    CIFAR10_ENV,
     FASHION_MNIST_DIR,
     _make_teacher,
+    load_cifar10,
     load_fashion_mnist,
     load_mnist,
     load_mnist1d,
@@ -267,6 +270,112 @@ def test_real_fashion_mnist_from_debian_package():
     X_test, y_test = load_fashion_mnist(subset="test")
     assert X_test.shape == (10000, 784) and y_test.shape == (10000,)
     np.testing.assert_array_equal(np.bincount(y_test), np.full(10, 1000))
+
+
+# --------------------------------------------------------------------------
+# CIFAR-10
+# --------------------------------------------------------------------------
+
+_CIFAR_BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def _fake_cifar10(folder, rows=(3, 2, 4, 1, 2, 3)):
+    """The official python-version layout: one pickled dict per batch, with
+    byte-string keys, uint8 rows of 3072 pixels (R, G, B planes) and labels."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(0)
+    batches = {}
+    for i, (name, n) in enumerate(zip(_CIFAR_BATCHES, rows)):
+        data = rng.randint(0, 256, size=(n, 3072)).astype(np.uint8)
+        data[0, :2] = (0, 255)
+        labels = [(i + j) % 10 for j in range(n)]  # distinct per batch, to check order
+        batch = {b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                 b"filenames": [b"x.png"] * n}
+        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        batches[name] = (data, np.array(labels))
+    return batches
+
+
+def test_cifar10_train_batches_in_order_scaled_and_shaped(tmp_path):
+    batches = _fake_cifar10(tmp_path / "cifar-10-batches-py")
+    X, y = load_cifar10(tmp_path / "cifar-10-batches-py")
+    assert X.shape == (12, 3, 32, 32) and X.dtype == np.float32
+    assert y.shape == (12,) and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0
+    data = np.concatenate([batches[f"data_batch_{i}"][0] for i in range(1, 6)])
+    labels = np.concatenate([batches[f"data_batch_{i}"][1] for i in range(1, 6)])
+    np.testing.assert_array_equal(y, labels)
+    np.testing.assert_allclose(X * 255, data.reshape(12, 3, 32, 32), atol=1e-4)
+    # Channels first: pixel (row 0, column 1) of the green plane is byte 1024 + 1.
+    assert X[1, 1, 0, 1] == np.float32(data[1, 1025] / 255)
+
+
+def test_cifar10_test_and_all_subsets(tmp_path):
+    batches = _fake_cifar10(tmp_path / "cifar-10-batches-py")
+    X_test, y_test = load_cifar10(tmp_path / "cifar-10-batches-py", subset="test")
+    assert X_test.shape == (3, 3, 32, 32)
+    np.testing.assert_array_equal(y_test, batches["test_batch"][1])
+    X_all, y_all = load_cifar10(str(tmp_path / "cifar-10-batches-py"), subset="all")
+    X, y = load_cifar10(tmp_path / "cifar-10-batches-py")
+    np.testing.assert_array_equal(X_all, np.concatenate([X, X_test]))
+    np.testing.assert_array_equal(y_all, np.concatenate([y, y_test]))
+
+
+def test_cifar10_parent_folder_and_environment_variable(tmp_path, monkeypatch):
+    _fake_cifar10(tmp_path / "cifar-10-batches-py")
+    expected = load_cifar10(tmp_path / "cifar-10-batches-py", subset="test")
+    # The folder the archive was extracted into.
+    X, y = load_cifar10(tmp_path, subset="test")
+    np.testing.assert_array_equal(X, expected[0])
+    np.testing.assert_array_equal(y, expected[1])
+    for folder in (tmp_path, tmp_path / "cifar-10-batches-py"):
+        monkeypatch.setenv(CIFAR10_ENV, str(folder))
+        X, y = load_cifar10(subset="test")
+        np.testing.assert_array_equal(y, expected[1])
+    # An explicit path wins over the variable.
+    monkeypatch.setenv(CIFAR10_ENV, str(tmp_path / "nowhere"))
+    assert load_cifar10(tmp_path, subset="test")[0].shape == (3, 3, 32, 32)
+
+
+def test_cifar10_without_files_says_where_to_put_them(tmp_path, monkeypatch):
+    monkeypatch.delenv(CIFAR10_ENV, raising=False)
+    with pytest.raises(FileNotFoundError) as info:
+        load_cifar10()
+    message = str(info.value)
+    assert "SKIMP_CIFAR10" in message and "path=" in message
+    assert "cifar-10-batches-py" in message and "never downloads" in message
+    with pytest.raises(FileNotFoundError, match="data_batch_1.*SKIMP_CIFAR10"):
+        load_cifar10(tmp_path / "empty")
+
+
+def test_cifar10_missing_batch_is_named(tmp_path):
+    _fake_cifar10(tmp_path)
+    (tmp_path / "data_batch_4").unlink()
+    with pytest.raises(FileNotFoundError, match=r"\['data_batch_4'\]"):
+        load_cifar10(tmp_path)
+    assert load_cifar10(tmp_path, subset="test")[0].shape == (3, 3, 32, 32)
+
+
+@pytest.mark.parametrize("content, match", [
+    ({b"data": np.zeros((2, 3072), np.uint8)}, "keys b'data' and b'labels'"),
+    ([1, 2, 3], "got list"),
+    ({b"data": np.zeros((2, 3071), np.uint8), b"labels": [0, 1]}, r"\(n, 3072\)"),
+    ({b"data": np.zeros((2, 3072), np.float32), b"labels": [0, 1]}, "uint8"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]}, "labels of shape"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, "outside 0..9"),
+])
+def test_cifar10_rejects_files_that_are_not_batches(tmp_path, content, match):
+    _fake_cifar10(tmp_path)
+    (tmp_path / "test_batch").write_bytes(pickle.dumps(content))
+    with pytest.raises(ValueError, match=match) as info:
+        load_cifar10(tmp_path, subset="test")
+    assert "test_batch" in str(info.value)
+
+
+def test_cifar10_rejects_bad_subset(tmp_path):
+    _fake_cifar10(tmp_path)
+    with pytest.raises(ValueError, match="subset"):
+        load_cifar10(tmp_path, subset="validation")
 
 
 # --------------------------------------------------------------------------

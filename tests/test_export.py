@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.export import Dim
 
-from skimp.compact import compact_mlp
-from skimp.modules import MLP
+from skimp.compact import compact_convnet, compact_mlp
+from skimp.modules import MLP, ConvNet
 
 from .conftest import fast_clf
 
@@ -232,3 +232,28 @@ def test_exported_compact_with_flatten_and_with_no_hidden_unit_left():
     X = torch.randn(30, 20)
     with torch.no_grad():
         assert float((program(X) - dead(X)).abs().max()) <= TOL
+
+
+@pytest.mark.parametrize("conv_threshold", [0.0, float("inf")])
+def test_exported_compact_convnet_takes_any_batch_and_flat_rows(conv_threshold):
+    # Dense conv2d layers, or sparse ones (CSR per kernel tap) with a bias map
+    # where a constant channel was folded through zero padding.
+    torch.manual_seed(0)
+    net = ConvNet(4, (2, 10, 10), n_conv_pairs=2, width=0.125).eval()
+    with torch.no_grad():
+        for layer in net.modules():
+            if isinstance(layer, (nn.Conv2d, nn.Linear)) and layer is not net.output:
+                layer.weight.mul_(torch.rand_like(layer.weight) < 0.3)
+                layer.bias.normal_(0, 0.5)
+        net.features[0].weight[0] = 0  # channel 0 outputs relu(bias) everywhere
+        net.features[0].bias[0] = 1.0
+    compact = compact_convnet(net, conv_sparse_threshold=conv_threshold)
+    assert compact.features[2].bias.ndim == 3  # the border-corrected bias map
+    program = round_trip(export(compact, torch.randn(EXAMPLE_ROWS, 2, 10, 10)))
+    X = torch.randn(300, 2, 10, 10)
+    with torch.no_grad():
+        assert float((program(X) - net(X)).abs().max()) <= TOL
+        assert program(X[:3]).shape == (3, 4)
+    flat = round_trip(export(compact, torch.randn(EXAMPLE_ROWS, 200)))
+    with torch.no_grad():
+        assert float((flat(X.flatten(1)) - net(X)).abs().max()) <= TOL
