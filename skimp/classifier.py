@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skimp import metrics
 from skimp.checkpoints import CheckpointStore, run_key
-from skimp.compact import compact_mlp
+from skimp.compact import compact
 from skimp.imp import ImpRunner
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
@@ -690,27 +690,30 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     def compact_module(self):
         """The chosen ticket, rebuilt small for fast CPU inference.
 
-        Dead units are removed (a hidden unit with no incoming weights is
-        folded into the next layer's bias as the constant it outputs) and the
-        remaining weights are stored densely or, where a layer is sparse
-        enough, as CSR. See :func:`skimp.compact.compact_mlp`, which also
-        takes options.
+        Dead units and channels are removed (one with no incoming weights is
+        folded into the next layer as the constant it outputs), BatchNorm is
+        folded into the convolution before it, and the remaining weights are
+        stored densely or, where a layer is sparse enough, sparsely. See
+        :func:`skimp.compact.compact`, which also takes options.
 
         Returns
         -------
-        module : skimp.compact.CompactMLP
+        module : skimp.compact.CompactMLP or skimp.compact.CompactConvNet
             Computes the same logits as the ticket (``decision_function``
             before the binary reduction), up to float32 rounding. In eval
-            mode, on the CPU whatever the fitted device, picklable.
+            mode, on the CPU whatever the fitted device, picklable, and
+            exportable with ``torch.export``.
 
         Raises
         ------
         TypeError
-            If the network is not an MLP of Linear and ReLU layers (the
-            default module, or an ``nn.Sequential`` of them).
+            If the network is neither an MLP of Linear and ReLU layers nor a
+            plain convolutional net (conv, BatchNorm, ReLU, max-pooling,
+            flatten, linear) such as :class:`skimp.modules.ConvNet`; residual
+            nets such as :class:`skimp.modules.ResNet20` are not supported.
         """
         check_is_fitted(self)
-        return compact_mlp(self.net_.module_)
+        return compact(self.net_.module_, input_shape=self._input_shape)
 
     def staged_predict_proba(self, X):
         """Class probabilities at every IMP level, level 0 first.

@@ -97,3 +97,39 @@ def test_pickled_cuda_fit_loads_without_cuda(cuda_fit, digits, tmp_path):
     clone = pickle.loads(pickle.dumps(clf))
     assert next(clone.net_.module_.parameters()).device.type == "cuda"
     np.testing.assert_array_equal(clone.predict_proba(X), clf.predict_proba(X))
+
+
+def test_convnet_with_augmentation_and_schedule_on_cuda(digits):
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import MultiStepLR
+
+    from skimp.modules import ConvNet
+    from skimp.transforms import RandomCropFlip
+
+    X, y = digits
+    images = X.reshape(-1, 1, 8, 8).astype(np.float32)
+    clf = fast_clf(module=ConvNet, module__width=0.125, module__hidden_layer_sizes=(32,),
+                   device="cuda", max_levels=2, rewind_epoch=1,
+                   train_transform=RandomCropFlip(padding=1),
+                   callbacks=[LRScheduler(policy=MultiStepLR, milestones=[2], gamma=0.1)])
+    clf.fit(images, y)
+    params = dict(clf.net_.module_.named_parameters())
+    for name, keep in clf.net_.mask_.tensors.items():
+        assert params[name].device.type == "cuda"
+        assert torch.count_nonzero(params[name][~keep]) == 0
+    assert clf.optimizer is torch.optim.SGD and clf.n_params_ > 0
+    compact = clf.compact_module()
+    logits = compact(torch.as_tensor(images)).numpy()
+    np.testing.assert_allclose(logits, clf.decision_function(images), atol=1e-4)
+
+
+def test_resnet20_trains_on_cuda():
+    from skimp.modules import ResNet20
+
+    rng = np.random.default_rng(0)
+    X = rng.random((260, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, 260)
+    clf = fast_clf(module=ResNet20, module__width=4, device="cuda", max_levels=1,
+                   iterator_train__drop_last=True).fit(X, y)
+    assert next(clf.net_.module_.parameters()).device.type == "cuda"
+    assert clf.predict_proba(X[:7]).shape == (7, 10)

@@ -146,3 +146,21 @@ def test_controls_smoke(tmp_path, capsys):
     for row in summary.itertuples():
         assert row.method in out and row._5 in out  # the ticket's test accuracy
     assert out_png.stat().st_size > 10_000
+
+
+def test_cifar10_resnet20_smoke(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out_png = tmp_path / "cifar.png"
+    table = run_example("cifar10_resnet20", ["--smoke", "--out", str(out_png)])
+    out = capsys.readouterr().out
+    row = table.iloc[0]
+    assert row.width == 4 and row.ticket_weights <= row.dense_weights
+    assert "dense net vs chosen ticket" in out and out_png.stat().st_size > 5_000
+
+
+def test_cifar10_resnet20_cost_smoke(capsys):
+    table = run_example("cifar10_resnet20", ["--cost", "--smoke"])
+    row = table.iloc[0]
+    assert row.min_per_level * 60 > 160 * row.s_per_epoch
+    assert row.h_per_run == pytest.approx(21 * row.min_per_level / 60)
+    assert "extrapolated" in capsys.readouterr().out
