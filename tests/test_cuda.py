@@ -120,7 +120,13 @@ def test_convnet_with_augmentation_and_schedule_on_cuda(digits):
     assert clf.optimizer is torch.optim.SGD and clf.n_params_ > 0
     compact = clf.compact_module()
     logits = compact(torch.as_tensor(images)).numpy()
-    np.testing.assert_allclose(logits, clf.decision_function(images), atol=1e-4)
+    ticket = clf.level_module(clf.best_level_).cpu()
+    with torch.no_grad():
+        on_cpu = ticket(torch.as_tensor(images)).numpy()
+    np.testing.assert_allclose(logits, on_cpu, atol=1e-4)
+    # cuDNN computes float32 convolutions in TF32 by default on Ampere and
+    # later GPUs (torch.backends.cudnn.allow_tf32): about 3 decimal digits.
+    np.testing.assert_allclose(clf.decision_function(images), on_cpu, atol=5e-3)
 
 
 def test_resnet20_trains_on_cuda():
