@@ -20,7 +20,18 @@ def test_demo_mnist1d_smoke(capsys):
     clf = run_example("demo_mnist1d", ["--smoke"])
     out = capsys.readouterr().out
     assert "dense (level 0)" in out and f"ticket (level {clf.best_level_})" in out
-    assert "fit wall time" in out
+    assert "ECE" in out and "NLL" in out and "fit wall time" in out
+
+
+def test_demo_mnist1d_seeds_smoke(capsys):
+    pytest.importorskip("mnist1d")
+    rows = run_example("demo_mnist1d", ["--smoke", "--seeds", "0", "1"])
+    out = capsys.readouterr().out
+    assert [row["seed"] for row in rows] == [0, 1]
+    for row in rows:
+        assert f"{row['dense_acc']:.4f} | {row['ticket_acc']:.4f}" in out
+        assert row["ticket_weights"] <= row["dense_weights"]
+    assert "**mean ± std (2 seeds)**" in out
 
 
 def test_calibration_baselines_smoke(tmp_path, capsys):
