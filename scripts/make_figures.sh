@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/install.sh test
 export MPLBACKEND=Agg
-OUT=docs/_static
+OUT=${SKIMP_FIGURES:-docs/_static}  # where the figures go
 mkdir -p "$OUT"
 ALL=(sparse_double_descent width_convergence teacher_student noise_width_grid
      calibration_baselines controls)
