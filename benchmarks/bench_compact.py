@@ -235,16 +235,22 @@ def time_pair(dense, compacted, X, batch, size):
     return summary
 
 
-def run_conv(mode="full", *, threads=1):
-    """IMP on Conv-2, then each ticket of ``CONV_LEVELS`` compacted and timed."""
+def run_conv(mode="full", *, threads=1, scope="global"):
+    """IMP on Conv-2, then each ticket of ``CONV_LEVELS`` compacted and timed.
+
+    ``scope="global"`` lets the fully connected layers take most of the
+    pruning, so the convolutions, which do most of the arithmetic, stay
+    dense; ``"layerwise"`` prunes every layer to the same density, which
+    kills whole channels.
+    """
     size = CONV_SIZES[mode]
     X, y, X_test, source = fashion_mnist(size["n_train"], max(size["batch_sizes"]),
                                          SIZES[mode]["subset"])
     clf = PrunedNetClassifier(
         module=ConvNet, module__n_classes=10, module__input_shape=(1, 28, 28),
         module__n_conv_pairs=1, module__width=size["width"], max_epochs=size["epochs"],
-        max_levels=max(CONV_LEVELS), pruning_fraction=0.5, random_state=0,
-        selection=lambda path: int(path["level"][-1])).fit(X, y)
+        max_levels=max(CONV_LEVELS), pruning_fraction=0.5, pruning_scope=scope,
+        random_state=0, selection=lambda path: int(path["level"][-1])).fit(X, y)
     X_test = torch.as_tensor(X_test, dtype=torch.float32)
     tickets = []
     for level in CONV_LEVELS:
@@ -266,7 +272,7 @@ def run_conv(mode="full", *, threads=1):
             "rows": rows,
         })
     return {"data": source, "train_rows": size["n_train"], "width": size["width"],
-            "test_rows": len(X_test), "threads": threads, "tickets": tickets}
+            "test_rows": len(X_test), "threads": threads, "tickets": tickets, "scope": scope}
 
 
 def conv_layer_sweep(densities=(0.02, 0.05, 0.1, 0.2, 0.3), images=64, calls=3):
@@ -306,8 +312,9 @@ def describe_conv_sweep(sweep):
 
 
 def describe_conv(r):
-    lines = [f"Conv-2 (width {r['width']}) tickets by IMP on {r['train_rows']} {r['data']} "
-             f"rows, timed on {r['test_rows']:,} rows, {r['threads']} thread(s):"]
+    lines = [f"Conv-2 (width {r['width']}) tickets by IMP ({r['scope']} pruning) on "
+             f"{r['train_rows']} {r['data']} rows, timed on {r['test_rows']:,} rows, "
+             f"{r['threads']} thread(s):"]
     for t in r["tickets"]:
         layers = ", ".join(
             f"{s['layer']} density {s['density']:.4f} keeps {s['kept']}/{s['units']}"
@@ -341,8 +348,10 @@ def main(argv=None):
         else:
             result["sweep"] = layer_sweep(shapes=((100, 300),), densities=(0.05, 0.5), calls=3)
     print(describe_sweep(result["sweep"]), flush=True)
-    result["conv"] = run_conv(mode, threads=args.threads)
-    print(describe_conv(result["conv"]), flush=True)
+    result["conv"] = []
+    for scope in ("global", "layerwise"):
+        result["conv"].append(run_conv(mode, threads=args.threads, scope=scope))
+        print(describe_conv(result["conv"][-1]), flush=True)
     with common.torch_threads(args.threads):
         if mode == "full":
             result["conv_sweep"] = conv_layer_sweep()

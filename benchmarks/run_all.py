@@ -68,17 +68,17 @@ def main(argv=None):
         table.append(("3. bytes, masked dense / compact",
                       f"{r['dense_bytes'] / r['compact_bytes']:.1f}x", "",
                       f"{r['dense_bytes']:,} / {r['compact_bytes']:,} B"))
-        for ticket in r["conv"]["tickets"]:
-            sparsest = ticket["density"] <= 0.02
-            for row in ticket["rows"]:
-                table.append((f"3. compact Conv-2 speedup, density {ticket['density']:.3f}, "
-                              f"batch {row['batch']}", f"{row['median']:.2f}x",
-                              f"{row['min']:.2f}x",
-                              ">= 2x" if sparsest and row["batch"] > 1 else ""))
-            table.append((f"3. Conv-2 bytes at density {ticket['density']:.3f}, masked "
-                          f"dense / compact",
-                          f"{ticket['dense_bytes'] / ticket['compact_bytes']:.1f}x", "",
-                          f"{ticket['dense_bytes']:,} / {ticket['compact_bytes']:,} B"))
+        for conv in r["conv"]:
+            for ticket in conv["tickets"]:
+                sparsest = ticket["density"] <= 0.02
+                name = f"Conv-2 ({conv['scope']}), density {ticket['density']:.3f}"
+                for row in ticket["rows"]:
+                    table.append((f"3. compact {name}, batch {row['batch']}",
+                                  f"{row['median']:.2f}x", f"{row['min']:.2f}x",
+                                  ">= 2x" if sparsest and row["batch"] > 1 else ""))
+                table.append((f"3. bytes, {name}, masked dense / compact",
+                              f"{ticket['dense_bytes'] / ticket['compact_bytes']:.1f}x", "",
+                              f"{ticket['dense_bytes']:,} / {ticket['compact_bytes']:,} B"))
     if "parallel" in args.only:
         print("\n== 4. parallel grid search: n_jobs=1 / n_jobs=2 wall time ==")
         r = bench_parallel.main(flag)
