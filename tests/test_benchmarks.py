@@ -29,6 +29,8 @@ def test_run_all_smoke_prints_every_ratio(run_all, capsys):
     assert any(name.startswith("2. patience") for name in names)
     assert any(name.startswith("3. compact speedup") for name in names)
     assert any(name.startswith("3. bytes") for name in names)
+    for scope in ("global", "layerwise"):
+        assert any(name.startswith(f"3. compact Conv-2 ({scope})") for name in names)
     assert any(name.startswith("4. GridSearchCV") for name in names)
     assert sum(name.startswith("5. threads") for name in names) >= 2
     assert "| measurement | median | min |" in out
