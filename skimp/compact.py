@@ -13,9 +13,9 @@ for every zero at inference time. :func:`compact_mlp` rebuilds it:
    sparse enough for that to be faster (``sparse_threshold``). CSR layers are
    multiplied with ``torch.nn.functional.embedding_bag``, which reads the
    CSR arrays as they are (``col_indices`` as indices, the row starts as
-   offsets, ``values`` as per-sample weights) and on the CPU measured about
-   twice as fast as ``torch.sparse.mm`` on the same CSR matrix
-   (``benchmarks/bench_compact.py``).
+   offsets, ``values`` as per-sample weights); ``benchmarks/bench_compact.py``
+   compares it with ``torch.sparse.mm`` on the same CSR matrix, and
+   docs/performance.md gives the figures.
 
 Activations flow transposed (features by rows), in chunks of rows that stay
 in cache: a CSR layer then gathers whole contiguous rows, and only the input
