@@ -33,3 +33,20 @@ def test_every_public_name_is_in_the_api_reference(name):
     module = importlib.import_module(f"skimp.{name}")
     missing = [f"{name}.{obj}" for obj in module.__all__ if f"{name}.{obj}" not in listed]
     assert not missing, f"add these to docs/api.rst: {missing}"
+
+
+def test_every_referenced_image_exists():
+    root = DOCS.parent
+    pages = [root / "README.md", *sorted(DOCS.glob("*.md"))]
+    referenced = []
+    for page in pages:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text()):
+            if not target.startswith(("http://", "https://")):
+                referenced.append(page.parent / target)
+                assert (page.parent / target).is_file(), f"{page.name} shows missing {target}"
+    # The README's top figure, and every example's figure on the results page.
+    assert root / "docs" / "_static" / "sparse_double_descent.png" in referenced
+    results = (DOCS / "results.md").read_text()
+    for name in ("sparse_double_descent", "width_convergence", "teacher_student",
+                 "noise_width_grid", "calibration_baselines", "controls"):
+        assert f"_static/{name}.png" in results, f"results.md does not show {name}.png"
