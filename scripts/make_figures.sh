@@ -10,7 +10,7 @@ export MPLBACKEND=Agg
 OUT=${SKIMP_FIGURES:-docs/_static}  # where the figures go
 mkdir -p "$OUT"
 ALL=(sparse_double_descent width_convergence teacher_student noise_width_grid
-     calibration_baselines controls)
+     calibration_baselines controls cnn_fashion_mnist)
 for name in "${@:-${ALL[@]}}"; do
     echo "== examples/plot_$name.py -> $OUT/$name.png"
     .venv/bin/python "examples/plot_$name.py" --out "$OUT/$name.png" | tee "$OUT/$name.txt"

@@ -175,3 +175,23 @@ def test_cifar10_resnet20_cost_smoke(capsys):
     assert row.min_per_level * 60 > 160 * row.s_per_epoch
     assert row.h_per_run == pytest.approx(21 * row.min_per_level / 60)
     assert "extrapolated" in capsys.readouterr().out
+
+
+def test_cnn_fashion_mnist_smoke(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out_png = tmp_path / "cnn.png"
+    results = run_example("plot_cnn_fashion_mnist", ["--smoke", "--out", str(out_png)])
+    out = capsys.readouterr().out
+    assert results.seed.tolist() == [0]
+    row = results.iloc[0]
+    # The printed comparison is the returned one, from a real IMP path of a ConvNet.
+    assert "dense net vs chosen ticket" in out and "dense_train_acc" in out
+    for value in (row.dense_train_acc, row.dense_test_acc, row.dense_ece, row.dense_nll,
+                  row.ticket_test_acc, row.ticket_ece, row.ticket_nll):
+        assert f"{value:.4f}" in out
+    assert f"ticket = level {int(row.ticket_level)}" in out
+    assert row.ticket_weights <= row.dense_weights
+    assert (row.ticket_level == 0) == (row.ticket_weights == row.dense_weights)
+    assert row.gain == pytest.approx(row.ticket_test_acc - row.dense_test_acc)
+    assert 0 < row.dense_ece < 1 and row.dense_nll > 0 and row.ticket_nll > 0
+    assert out_png.stat().st_size > 10_000
