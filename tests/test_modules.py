@@ -213,3 +213,20 @@ def test_resnet20_fits_images_in_the_estimator(digits_images):
 def test_mlp_is_unchanged():
     assert MLP.unpruned_layers == ("output",)
     assert n_params(MLP(784, 10, (300, 100))) == 266_610
+
+
+def test_grid_search_over_convnet_width(digits):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = digits
+    images = X.reshape(-1, 1, 8, 8).astype(np.float32)
+    search = GridSearchCV(
+        PrunedNetClassifier(module=ConvNet, module__n_conv_pairs=1,
+                            module__hidden_layer_sizes=(16,), max_epochs=1, max_levels=1,
+                            random_state=0),
+        {"module__width": [0.0625, 0.125]}, cv=2, error_score="raise").fit(images, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    best = search.best_estimator_
+    assert best.net_.module_.input_shape == (1, 8, 8)  # filled from the 4-D X
+    first_conv = next(m for m in best.net_.module_.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.out_channels == round(64 * search.best_params_["module__width"])
