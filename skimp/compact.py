@@ -177,16 +177,20 @@ class CompactMLP(nn.Module):
         return torch.cat([self._forward_rows(rows) for rows in X.split(self.chunk_size)])
 
     def _forward_rows(self, X):
-        h = X.t().contiguous()
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            h = layer(h)
-            if i < last:
-                h = h.relu_()
-        return h.t()
+        return _relu_stack(self.layers, X.t().contiguous()).t()
 
     def extra_repr(self):
         return f"n_features={self.n_features}, n_outputs={self.n_outputs}, nbytes={self.nbytes}"
+
+
+def _relu_stack(layers, h):
+    """Run ``h`` through ``layers`` with a ReLU between each two (none after the last)."""
+    last = len(layers) - 1
+    for i, layer in enumerate(layers):
+        h = layer(h)
+        if i < last:
+            h = h.relu_()
+    return h
 
 
 def _unsupported(what):
@@ -541,12 +545,7 @@ class CompactConvNet(nn.Module):
         return X.flatten(1).t().contiguous()
 
     def _head(self, h):
-        last = len(self.head) - 1
-        for i, layer in enumerate(self.head):
-            h = layer(h)
-            if i < last:
-                h = h.relu_()
-        return h
+        return _relu_stack(self.head, h)
 
     def extra_repr(self):
         return (f"input_shape={self.input_shape}, n_outputs={self.n_outputs}, "
