@@ -641,14 +641,19 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         module : torch.nn.Module
             In eval mode, on the fitted device; pruned weights are exactly 0.
         """
+        state = self._level_state(level)
+        module = copy.deepcopy(self.net_.module_)
+        module.load_state_dict(state.state_dict())
+        return module.eval()
+
+    def _level_state(self, level):
+        """The stored state of ``level``, after checking that it is one."""
         check_is_fitted(self)
         if (not isinstance(level, Integral) or isinstance(level, bool)
                 or level not in range(len(self._level_states))):
             raise ValueError(f"level must be an int, one of "
                              f"{self.imp_path_['level'].tolist()}, got {level!r}.")
-        module = copy.deepcopy(self.net_.module_)
-        module.load_state_dict(self._level_states[level].state_dict())
-        return module.eval()
+        return self._level_states[level]
 
     def layer_summary(self, level=None):
         """Per-layer view of a ticket: what survives in each prunable layer.
@@ -668,11 +673,10 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             ``dead_outputs`` (output units or channels with none).
         """
         check_is_fitted(self)
-        level = self.best_level_ if level is None else level
-        self.level_module(level)  # checks the level
+        mask = self._level_state(self.best_level_ if level is None else level).mask
         rows = {key: [] for key in ("layer", "shape", "n_weights", "n_alive", "density",
                                     "dead_inputs", "dead_outputs")}
-        for name, keep in self._level_states[level].mask.tensors.items():
+        for name, keep in mask.tensors.items():
             per_output = keep.flatten(1).sum(1)
             per_input = keep.transpose(0, 1).flatten(1).sum(1)
             rows["layer"].append(name)

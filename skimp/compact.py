@@ -114,7 +114,23 @@ class CompactLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, {layout}"
 
 
-class CompactMLP(nn.Module):
+class _CompactNet(nn.Module):
+    """What both compact networks hold: the logits when nothing survives."""
+
+    def __init__(self, n_outputs, chunk_size, constant_logits):
+        super().__init__()
+        self.n_outputs = n_outputs
+        self.chunk_size = chunk_size
+        if constant_logits is None:
+            constant_logits = torch.zeros(n_outputs)
+        self.register_buffer("constant_logits", constant_logits.clone())
+
+    @property
+    def nbytes(self):
+        return module_nbytes(self)
+
+
+class CompactMLP(_CompactNet):
     """A ReLU MLP whose dead units are gone, as built by :func:`compact_mlp`.
 
     Parameters
@@ -142,19 +158,10 @@ class CompactMLP(nn.Module):
 
     def __init__(self, layers, n_features, n_outputs, *, flatten=False,
                  chunk_size=256, constant_logits=None):
-        super().__init__()
+        super().__init__(n_outputs, chunk_size, constant_logits)
         self.layers = nn.ModuleList(layers)
         self.n_features = n_features
-        self.n_outputs = n_outputs
         self.flatten = flatten
-        self.chunk_size = chunk_size
-        if constant_logits is None:
-            constant_logits = torch.zeros(n_outputs)
-        self.register_buffer("constant_logits", constant_logits.clone())
-
-    @property
-    def nbytes(self):
-        return module_nbytes(self)
 
     def forward(self, X):
         """Logits for the rows of ``X``, shape ``(n_rows, n_outputs)``."""
@@ -469,7 +476,7 @@ class CompactConv2d(nn.Module):
                 f"{self.input_size}, {bias}, {layout}")
 
 
-class CompactConvNet(nn.Module):
+class CompactConvNet(_CompactNet):
     """A convolutional net whose dead channels and units are gone, as built by
     :func:`compact_convnet`.
 
@@ -502,21 +509,12 @@ class CompactConvNet(nn.Module):
 
     def __init__(self, features, head, input_shape, n_outputs, *, image_chunk=256,
                  chunk_size=256, constant_logits=None):
-        super().__init__()
+        super().__init__(n_outputs, chunk_size, constant_logits)
         self.features = nn.ModuleList(features)
         self.head = nn.ModuleList(head)
         self.input_shape = tuple(input_shape)
         self.n_features = math.prod(self.input_shape)
-        self.n_outputs = n_outputs
         self.image_chunk = image_chunk
-        self.chunk_size = chunk_size
-        if constant_logits is None:
-            constant_logits = torch.zeros(n_outputs)
-        self.register_buffer("constant_logits", constant_logits.clone())
-
-    @property
-    def nbytes(self):
-        return module_nbytes(self)
 
     def forward(self, X):
         """Logits for images ``X`` of shape ``(n, *input_shape)``, or flat rows."""
