@@ -174,7 +174,6 @@ class ImpRunner:
         self.rewind_state = None
         self.path = {key: [] for key in PATH_KEYS}
         self.states = []
-        self._trained_times = []
         self._progress_started = False
 
     def prepare_level(self, level):
@@ -315,16 +314,15 @@ class ImpRunner:
         """One line of the progress table, with an estimate of the time left.
 
         Levels cost about the same (each trains the same epochs), so the
-        time left is the mean time of the levels trained so far times the
-        levels still to run; ``patience`` may end the run sooner.
+        time left is the mean time of the levels so far times the levels
+        still to run; ``patience`` may end the run sooner.
         """
         level = row["level"]
         if level == 0 or not self._progress_started:
             print(f"{'level':>5} {'weights left':>13} {'n_params':>9} {'train acc':>9} "
                   f"{'val acc':>8} {'time (s)':>8} {'left (s)':>9}")
             self._progress_started = True
-        self._trained_times.append(row["fit_time"])
-        left = np.mean(self._trained_times) * (self.max_levels - level)
+        left = np.mean(self.path["fit_time"]) * (self.max_levels - level)
         bound = "<=" if self.patience is not None and level < self.max_levels else ""
         print(f"{level:>5} {100 * row['density']:>12.2f}% {row['n_params']:>9} "
               f"{row['train_accuracy']:>9.4f} {row['val_accuracy']:>8.4f} "
