@@ -36,6 +36,10 @@ which :func:`expected_calibration_error`, :func:`maximum_calibration_error`,
 :func:`calibration_report` and :class:`skimp.plotting.ReliabilityDisplay` all
 use.
 
+:func:`smooth_calibration_error` needs no bins: it is the smooth ECE of
+Błasiok & Nakkiran (ICLR 2024), computed by the optional ``relplot`` package
+(``pip install "skimp[smooth]"``).
+
 The scorers ``ece_scorer``, ``mce_scorer``, ``classwise_ece_scorer`` and
 ``brier_scorer`` are ready for ``cross_validate`` and ``GridSearchCV``, alone
 or in a ``scoring`` dict next to strings such as ``"accuracy"``. Each calls
@@ -61,6 +65,7 @@ __all__ = [
     "classwise_calibration_error",
     "overconfidence",
     "brier_score",
+    "smooth_calibration_error",
     "calibration_report",
     "reliability_curve",
     "conditional_kl",
@@ -318,6 +323,26 @@ def expected_calibration_error(
     ece : float
         In [0, 1]; 0 means perfectly calibrated at this binning.
 
+    See Also
+    --------
+    reliability_curve : The bins behind this value.
+    smooth_calibration_error : A calibration error without bins.
+
+    Notes
+    -----
+    With ``strategy="uniform"`` this is the top-label ECE of Guo et al.
+    (2017), as torchmetrics' ``MulticlassCalibrationError(num_classes=C,
+    n_bins=n_bins, norm="l1")`` computes it, except at the bin edges. skimp's
+    bins are right-closed, ``(lo, hi]``, as in
+    :func:`sklearn.calibration.calibration_curve`; torchmetrics' are
+    left-closed, ``[lo, hi)`` (``torch.bucketize(..., right=True)``), and a
+    confidence of exactly 1.0 gets a bin of its own. So the two agree unless
+    a confidence lies exactly on an inner edge, or is exactly 1.0, which a
+    saturated float32 softmax does give; torchmetrics also computes in
+    float32. Rows whose largest probability is tied go to the first of the
+    tied columns in both. The test suite checks all of this against
+    torchmetrics.
+
     Examples
     --------
     >>> from skimp.metrics import expected_calibration_error
@@ -463,9 +488,15 @@ def _brier(y_idx, y_prob):
 def brier_score(y_true, y_prob, *, labels=None):
     """Multiclass Brier score.
 
-    ``mean_i sum_k (p_ik - 1[y_i == k])^2``, summed over all classes. For
-    binary data this is twice the classical positive-class Brier score of
-    :func:`sklearn.metrics.brier_score_loss`, and it ranges over [0, 2].
+    ``mean_i sum_k (p_ik - 1[y_i == k])^2``, summed over all classes, so it
+    ranges over [0, 2] for any number of classes.
+
+    This is :func:`sklearn.metrics.brier_score_loss` (scikit-learn 1.7 or
+    later) with ``scale_by_half=False``, for any number of classes. Its
+    default, ``scale_by_half="auto"``, halves binary scores only: for binary
+    data this is twice sklearn's default, the classical positive-class Brier
+    score, and for three or more classes it equals sklearn's default. One
+    scale for every number of classes keeps scores comparable across tasks.
 
     Parameters
     ----------
@@ -475,6 +506,7 @@ def brier_score(y_true, y_prob, *, labels=None):
     Returns
     -------
     brier : float
+        In [0, 2].
 
     Examples
     --------
@@ -485,13 +517,97 @@ def brier_score(y_true, y_prob, *, labels=None):
     return _brier(*_check_inputs(y_true, y_prob, labels))
 
 
-def calibration_report(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None):
+def _relplot():
+    try:
+        import relplot
+    except ImportError as error:
+        raise ImportError(
+            "smooth_calibration_error needs the relplot package, which is "
+            "not installed; install it with: pip install \"skimp[smooth]\" "
+            "(or pip install relplot)."
+        ) from error
+    return relplot
+
+
+def _smooth_error(y_idx, y_prob):
+    confidence, hit = _top_label(y_idx, y_prob)
+    return float(_relplot().smECE(confidence, hit))
+
+
+def smooth_calibration_error(y_true, y_prob, *, labels=None):
+    """Top-label smooth ECE (Błasiok & Nakkiran, ICLR 2024).
+
+    The confidence of a row is its largest probability, and the prediction
+    is right when that column is the true class, as in
+    :func:`expected_calibration_error`. Instead of binning the confidences,
+    the smooth ECE smooths the residuals ``confidence - right`` with a
+    Gaussian kernel (reflected at 0 and 1) whose bandwidth ``sigma`` is the
+    fixed point ``smECE_sigma = sigma``, and returns the density-weighted
+    mean absolute smoothed residual. It has no binning to choose, changes
+    little when the predictions change a little (the binned ECE can jump
+    when a confidence crosses an edge), and is a consistent calibration
+    measure: it is small exactly when the predictions are close to perfectly
+    calibrated ones. Computed by ``relplot.smECE``, the authors' package.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True labels, matched to the columns of ``y_prob`` as described in
+        :mod:`skimp.metrics`.
+    y_prob : array-like of shape (n_samples, n_classes) or (n_samples,)
+        Predicted probabilities, rows summing to 1, or the positive-class
+        probability of a binary problem (whose confidence is then
+        ``max(p, 1 - p)``).
+    labels : array-like of shape (n_classes,), default=None
+        Every class, in column order once sorted, as ``classes_``. Needed
+        when ``y_true`` does not hold every class.
+
+    Returns
+    -------
+    smooth_ece : float
+        In [0, 1]; 0 for perfectly calibrated predictions.
+
+    Raises
+    ------
+    ImportError
+        When ``relplot`` is not installed; ``pip install "skimp[smooth]"``
+        installs it.
+
+    See Also
+    --------
+    expected_calibration_error : The binned top-label ECE.
+    calibration_report : Adds this as ``smooth_ece`` with ``smooth=True``.
+
+    References
+    ----------
+    J. Błasiok and P. Nakkiran, "Smooth ECE: Principled Reliability Diagrams
+    via Kernel Smoothing", ICLR 2024.
+
+    Examples
+    --------
+    >>> from skimp.metrics import smooth_calibration_error
+    >>> y_prob = [[0.7, 0.3], [0.7, 0.3], [0.3, 0.7], [0.3, 0.7]]
+    >>> round(smooth_calibration_error([0, 1, 1, 0], y_prob), 2)
+    0.2
+    """
+    return _smooth_error(*_check_inputs(y_true, y_prob, labels))
+
+
+def calibration_report(
+    y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None, smooth=False
+):
     """All calibration metrics of a set of predictions at once.
 
     Parameters
     ----------
     y_true, y_prob, n_bins, strategy, labels
         As in :func:`expected_calibration_error`.
+    smooth : bool, default=False
+        Also compute :func:`smooth_calibration_error`, as ``smooth_ece``.
+        It needs the optional ``relplot`` package (``pip install
+        "skimp[smooth]"``) and raises an ``ImportError`` without it, so the
+        report's keys depend only on the arguments, never on what is
+        installed.
 
     Returns
     -------
@@ -500,7 +616,8 @@ def calibration_report(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=
         (:func:`brier_score`), ``nll`` (:func:`sklearn.metrics.log_loss` over
         all columns), ``accuracy`` and ``mean_confidence`` (top-label),
         ``overconfidence`` (their difference), plus ``n_bins`` and
-        ``strategy`` naming the binning behind the binned metrics.
+        ``strategy`` naming the binning behind the binned metrics; with
+        ``smooth=True``, ``smooth_ece`` too.
 
     Examples
     --------
@@ -514,7 +631,7 @@ def calibration_report(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=
     confidence, hit = _top_label(y_idx, y_prob)
     # The inputs are checked once; ECE and MCE share reliability_curve's bins.
     weights, gaps = _gaps(*_top_label_curve(y_idx, y_prob, n_bins, strategy)[:3])
-    return {
+    report = {
         "ece": float(weights @ gaps),
         "mce": float(gaps.max()),
         "classwise_ece": _classwise_error(y_idx, y_prob, n_bins, strategy),
@@ -526,6 +643,9 @@ def calibration_report(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=
         "n_bins": int(n_bins),
         "strategy": strategy,
     }
+    if smooth:
+        report["smooth_ece"] = _smooth_error(y_idx, y_prob)
+    return report
 
 
 def _check_pair(p_true, p_pred):

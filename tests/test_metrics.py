@@ -1,4 +1,6 @@
+import inspect
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -22,6 +24,7 @@ from skimp.metrics import (
     mce_scorer,
     overconfidence,
     reliability_curve,
+    smooth_calibration_error,
     total_variation,
 )
 from tests.conftest import fast_clf
@@ -611,3 +614,228 @@ def test_scorer_needs_a_classifier_and_pickles():
         # joblib pickles the scorer for n_jobs > 1.
         assert pickle.loads(pickle.dumps(scorer))(clf, X, y) == scorer(clf, X, y)
     assert "labels=estimator.classes_" in repr(ece_scorer)
+
+
+# -- Cross-checks against independent implementations -----------------------
+#
+# torchmetrics' MulticlassCalibrationError is the top-label ECE of Guo et
+# al. (2017) over n_bins equal-width bins, computed in float32. Its bins are
+# left-closed, [lo, hi) (torch.bucketize(..., right=True)), with a bin of its
+# own for a confidence of exactly 1.0; skimp's are right-closed, (lo, hi],
+# like sklearn's calibration_curve, with 1.0 in the last bin. So they agree
+# on every input whose confidences avoid the edges and 1.0, and on inputs
+# that hit them once those confidences move one float32 step down, into the
+# bin skimp puts them in.
+
+
+def torchmetrics_ece(y_idx, y_prob, n_bins):
+    """torchmetrics' ECE of float32 probabilities and class indices."""
+    import torch
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    y_prob = np.asarray(y_prob, dtype=np.float32)
+    metric = MulticlassCalibrationError(num_classes=y_prob.shape[1], n_bins=n_bins, norm="l1")
+    return float(metric(torch.from_numpy(y_prob), torch.as_tensor(np.asarray(y_idx))))
+
+
+def float32_edges(n_bins):
+    """torchmetrics' bin edges, exactly as it computes them."""
+    import torch
+
+    return torch.linspace(0, 1, n_bins + 1, dtype=torch.float32).numpy()
+
+
+def one_step_down(y_prob, rows):
+    """``y_prob`` in float32 with the top probability of ``rows`` moved one
+    float32 step towards 0."""
+    y_prob = np.array(y_prob, dtype=np.float32)
+    cols = y_prob.argmax(axis=1)
+    for i in rows:
+        y_prob[i, cols[i]] = np.nextafter(y_prob[i, cols[i]], np.float32(0))
+    return y_prob
+
+
+def miscalibrated_sample(n, n_classes, seed):
+    """float32 probabilities, and labels drawn from a flatter distribution,
+    so the predictions are overconfident and every bin has a gap."""
+    rng = np.random.default_rng(seed)
+    y_prob = rng.dirichlet(np.full(n_classes, 0.7), size=n).astype(np.float32)
+    flatter = (y_prob + 0.5) / (1 + 0.5 * n_classes)
+    y = np.array([rng.choice(n_classes, p=row / row.sum()) for row in flatter])
+    return y, y_prob
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 10])
+@pytest.mark.parametrize("n_bins", [5, 10, 15])
+def test_ece_equals_torchmetrics_on_random_inputs(n_classes, n_bins):
+    y, y_prob = miscalibrated_sample(3000, n_classes, seed=n_classes * 100 + n_bins)
+    confidence = y_prob.max(axis=1)
+    # The premise: no confidence on an edge or at 1.0 (that case is below).
+    assert not np.isin(confidence, float32_edges(n_bins)).any()
+    ours = expected_calibration_error(y, y_prob.astype(np.float64), n_bins=n_bins,
+                                      labels=np.arange(n_classes))
+    assert ours > 0.02
+    assert ours == pytest.approx(torchmetrics_ece(y, y_prob, n_bins), abs=1e-6)
+
+
+def test_binary_1d_ece_equals_torchmetrics_on_two_columns():
+    y, y_prob = miscalibrated_sample(2000, 2, seed=7)
+    p = y_prob[:, 1].astype(np.float64)
+    assert expected_calibration_error(y, p, n_bins=10) == pytest.approx(
+        torchmetrics_ece(y, np.column_stack([1 - p, p]), 10), abs=1e-6)
+
+
+def test_ece_on_an_inner_edge_follows_calibration_curve_not_torchmetrics():
+    # 4 bins, inner edges .25 .5 .75 (exact in float32 and float64).
+    #   row  conf  right  skimp bin     torchmetrics bin
+    #    0   .75   yes    (.5, .75]     [.75, 1)
+    #    1   .60   yes    (.5, .75]     [.5, .75)
+    #    2   .90   no     (.75, 1]      [.75, 1)
+    y = np.array([0, 0, 1])
+    y_prob = np.array([[0.75, 0.15, 0.10], [0.60, 0.30, 0.10], [0.90, 0.05, 0.05]])
+    # skimp: 2/3 * |1 - .675| + 1/3 * .9 = 31/60
+    ours = expected_calibration_error(y, y_prob, n_bins=4, labels=[0, 1, 2])
+    assert ours == pytest.approx(31 / 60)
+    # torchmetrics: 1/3 * |1 - .6| + 2/3 * |.5 - .825| = 0.35
+    assert torchmetrics_ece(y, y_prob, 4) == pytest.approx(0.35, abs=1e-6)
+    # One float32 step below the edge, torchmetrics bins row 0 as skimp does.
+    assert torchmetrics_ece(y, one_step_down(y_prob, [0]), 4) == pytest.approx(ours, abs=1e-6)
+    # And skimp's bins are sklearn's: calibration_curve of (right, confidence).
+    prob_true, _, counts, _ = reliability_curve(y, y_prob, n_bins=4, labels=[0, 1, 2])
+    expected, _ = calibration_curve([1, 1, 0], [0.75, 0.6, 0.9], n_bins=4)
+    np.testing.assert_allclose(prob_true[counts > 0], expected)
+
+
+def test_ece_at_confidence_one_follows_calibration_curve_not_torchmetrics():
+    import torch
+
+    # A saturated float32 softmax gives a confidence of exactly 1.0.
+    saturated = torch.softmax(torch.tensor([[30.0, 0.0, 0.0]]), dim=1).numpy()
+    assert saturated[0, 0] == 1.0
+    y = np.array([1, 0])  # row 0 (confidence 1.0) is wrong, row 1 (.95) right
+    y_prob = np.vstack([saturated, [[0.95, 0.05, 0.0]]]).astype(np.float64)
+    # skimp: one bin (.9, 1]: |.5 - .975| = .475
+    ours = expected_calibration_error(y, y_prob, n_bins=10, labels=[0, 1, 2])
+    assert ours == pytest.approx(0.475, abs=1e-6)
+    # torchmetrics: bin {1.0}: 1/2 * 1, bin [.9, 1): 1/2 * .05 -> .525
+    assert torchmetrics_ece(y, y_prob, 10) == pytest.approx(0.525, abs=1e-6)
+    assert torchmetrics_ece(y, one_step_down(y_prob, [0]), 10) == pytest.approx(ours, abs=1e-6)
+
+
+def test_ece_with_tied_top_probabilities_equals_torchmetrics():
+    # Both take the first of tied columns as the prediction. 7 bins keep the
+    # tied confidences .4, .5 and .35 off the edges (k / 7).
+    y_prob = np.array([[0.4, 0.4, 0.2], [0.5, 0.5, 0.0], [0.35, 0.35, 0.3],
+                       [0.2, 0.4, 0.4], [0.6, 0.2, 0.2]] * 3)
+    y = np.array([1, 0, 0, 1, 2] * 3)
+    assert not np.isin(y_prob.max(axis=1).astype(np.float32), float32_edges(7)).any()
+    # The first tied column is the prediction: rows 0 and 3 predict class 0
+    # and 1, so rows 0 and 4 are wrong.
+    assert calibration_report(y, y_prob, n_bins=7)["accuracy"] == pytest.approx(0.6)
+    assert expected_calibration_error(y, y_prob, n_bins=7) == pytest.approx(
+        torchmetrics_ece(y, y_prob, 7), abs=1e-6)
+
+
+def test_ece_when_y_true_holds_one_class_equals_torchmetrics():
+    _, y_prob = miscalibrated_sample(500, 4, seed=3)
+    y = np.full(500, 2)
+    ours = expected_calibration_error(y, y_prob.astype(np.float64), n_bins=10,
+                                      labels=[0, 1, 2, 3])
+    assert ours == pytest.approx(torchmetrics_ece(y, y_prob, 10), abs=1e-6)
+
+
+# sklearn >= 1.7 scores multiclass probabilities; skimp's Brier score is its
+# unscaled form, sum over classes, for every number of classes (sklearn's
+# default halves binary scores only).
+needs_multiclass_brier = pytest.mark.skipif(
+    "scale_by_half" not in inspect.signature(brier_score_loss).parameters,
+    reason="multiclass brier_score_loss needs scikit-learn >= 1.7")
+
+
+@needs_multiclass_brier
+@pytest.mark.parametrize("n_classes", [3, 10])
+def test_brier_equals_sklearn_multiclass(n_classes):
+    y, y_prob = miscalibrated_sample(1000, n_classes, seed=n_classes)
+    y_prob = y_prob.astype(np.float64)
+    y_prob /= y_prob.sum(axis=1, keepdims=True)
+    ours = brier_score(y, y_prob)
+    assert ours == pytest.approx(brier_score_loss(y, y_prob), rel=1e-12)
+    assert ours == pytest.approx(brier_score_loss(y, y_prob, scale_by_half=False), rel=1e-12)
+
+
+@needs_multiclass_brier
+def test_brier_is_sklearn_unscaled_for_binary():
+    y, p = random_binary()
+    two_columns = np.column_stack([1 - p, p])
+    ours = brier_score(y, p)
+    assert ours == pytest.approx(brier_score_loss(y, p, scale_by_half=False), rel=1e-12)
+    assert ours == pytest.approx(brier_score_loss(y, two_columns, scale_by_half=False),
+                                 rel=1e-12)
+    assert ours == pytest.approx(2 * brier_score_loss(y, p), rel=1e-12)
+
+
+@needs_multiclass_brier
+def test_brier_equals_sklearn_on_string_labels_and_one_present_class():
+    labels = ["ant", "bee", "cat"]
+    y_prob = np.array([[0.2, 0.5, 0.3], [0.1, 0.1, 0.8], [1.0, 0.0, 0.0], [0.4, 0.4, 0.2]])
+    y = np.array(["bee", "cat", "ant", "ant"])
+    assert brier_score(y, y_prob) == pytest.approx(brier_score_loss(y, y_prob), rel=1e-12)
+    only_bee = np.array(["bee"] * 4)
+    assert brier_score(only_bee, y_prob, labels=labels) == pytest.approx(
+        brier_score_loss(only_bee, y_prob, labels=labels), rel=1e-12)
+
+
+# -- Smooth ECE (relplot) ---------------------------------------------------
+
+
+def test_smooth_ece_is_relplot_on_the_top_label():
+    relplot = pytest.importorskip("relplot")
+    y, y_prob = miscalibrated_sample(2000, 5, seed=11)
+    y_prob = y_prob.astype(np.float64)
+    y_prob /= y_prob.sum(axis=1, keepdims=True)
+    right = (y_prob.argmax(axis=1) == y).astype(float)
+    expected = relplot.smECE(y_prob.max(axis=1), right)
+    assert smooth_calibration_error(y, y_prob) == pytest.approx(expected, rel=1e-12)
+    assert calibration_report(y, y_prob, smooth=True)["smooth_ece"] == pytest.approx(
+        expected, rel=1e-12)
+
+
+def test_smooth_ece_tells_calibrated_from_overconfident():
+    pytest.importorskip("relplot")
+    rng = np.random.default_rng(0)
+    y_prob = rng.dirichlet(np.full(4, 0.5), size=4000)
+    calibrated = np.array([rng.choice(4, p=row) for row in y_prob])
+    y_over, p_over = miscalibrated_sample(4000, 4, seed=0)
+    low = smooth_calibration_error(calibrated, y_prob)
+    high = smooth_calibration_error(y_over, p_over.astype(np.float64))
+    assert low < 0.04 < 0.15 < high
+    # With no bins to choose it still lands near the binned ECE.
+    assert high == pytest.approx(
+        expected_calibration_error(y_over, p_over.astype(np.float64)), abs=0.03)
+    # Always right at confidence 1: perfectly calibrated.
+    assert smooth_calibration_error([0, 1, 1], [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]]) == (
+        pytest.approx(0.0, abs=1e-9))
+
+
+def test_smooth_ece_labels_like_the_other_metrics():
+    pytest.importorskip("relplot")
+    y_prob = np.array([[0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.6, 0.3, 0.1]])
+    value = smooth_calibration_error(["b", "c", "c"], y_prob, labels=["b", "c", "d"])
+    assert value == pytest.approx(smooth_calibration_error([0, 1, 1], y_prob, labels=[0, 1, 2]))
+    with pytest.raises(ValueError, match="labels="):
+        smooth_calibration_error(["b", "c", "c"], y_prob)
+
+
+def test_smooth_ece_without_relplot_names_the_extra(monkeypatch):
+    # None in sys.modules makes `import relplot` raise ImportError.
+    monkeypatch.setitem(sys.modules, "relplot", None)
+    with pytest.raises(ImportError, match=r'pip install "skimp\[smooth\]"'):
+        smooth_calibration_error(Y3, P3)
+    with pytest.raises(ImportError, match=r"skimp\[smooth\]"):
+        calibration_report(Y3, P3, smooth=True)
+    # The default report needs no relplot, and has the same keys either way.
+    without = calibration_report(Y3, P3)
+    monkeypatch.delitem(sys.modules, "relplot")
+    pytest.importorskip("relplot")
+    assert set(calibration_report(Y3, P3)) == set(without)
+    assert set(calibration_report(Y3, P3, smooth=True)) == set(without) | {"smooth_ece"}
