@@ -1,28 +1,266 @@
-"""The Sphinx docs build with warnings as errors, and list the whole public API."""
+"""The docs site builds with warnings as errors, every local link and image in
+it resolves, every example has a page showing its committed outputs, and the
+API reference lists the whole public API."""
 
+import ast
+import html
 import importlib
+import importlib.util
 import re
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+EXAMPLES = ROOT / "examples"
+STATIC = DOCS / "_static"
 MODULES = ["checkpoints", "compact", "datasets", "imp", "masks", "metrics", "modules", "noise",
            "plotting", "pruning", "training", "transforms"]
+NAVBAR = ["Getting started", "User guide", "Examples", "Results", "Performance", "Science",
+          "API", "Changelog"]
 
 
-def test_sphinx_builds_without_warnings(tmp_path):
-    pytest.importorskip("sphinx")
-    pytest.importorskip("numpydoc")
-    pytest.importorskip("myst_parser")
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Build the site once for this module: ``(html folder, sphinx result)``.
+
+    The docs tools are in the ``test`` extras, so a missing one fails here
+    rather than skipping the build.
+    """
+    out = tmp_path_factory.mktemp("docs")
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
-         "-d", str(tmp_path / "doctrees"), str(DOCS), str(tmp_path / "html")],
+         "-d", str(out / "doctrees"), str(DOCS), str(out / "html")],
         capture_output=True, text=True)
+    return out / "html", result
+
+
+class _Page(HTMLParser):
+    """Links, images, ids, nav labels and visible text of one HTML page."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.refs, self.imgs, self.ids, self.text = [], [], set(), []
+        self.tables = 0
+        self.scroll_containers = 0
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if "id" in attrs:
+            self.ids.add(attrs["id"])
+        if tag in ("a", "link") and attrs.get("href"):
+            self.refs.append(attrs["href"])
+        if tag in ("img", "script") and attrs.get("src"):
+            self.refs.append(attrs["src"])
+            if tag == "img":
+                self.imgs.append(attrs["src"])
+        if tag == "table":
+            self.tables += 1
+        if tag == "div" and "pst-scrollable-table-container" in attrs.get("class", ""):
+            self.scroll_containers += 1
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path):
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+def local_target(page_path, ref):
+    """The file and fragment a local reference points to, or None when it
+    leaves the site (a URL, mailto:, data:)."""
+    parts = urlsplit(ref)
+    if parts.scheme or parts.netloc or ref.startswith("//"):
+        return None
+    target = page_path if not parts.path else (page_path.parent / unquote(parts.path))
+    return target.resolve(), unquote(parts.fragment)
+
+
+def test_sphinx_builds_without_warnings(site):
+    html_dir, result = site
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "html" / "generated" / "skimp.PrunedNetClassifier.html").exists()
+    assert "WARNING" not in result.stderr, result.stderr
+    assert (html_dir / "generated" / "skimp.PrunedNetClassifier.html").exists()
+    assert (html_dir / "generated" / "skimp.metrics.smooth_calibration_error.html").exists()
+
+
+def test_every_local_link_and_image_resolves(site):
+    html_dir, _ = site
+    # _static holds the theme's files as they are, Jinja macros included,
+    # not pages of the site.
+    pages = sorted(p for p in html_dir.rglob("*.html")
+                   if p.relative_to(html_dir).parts[0] != "_static")
+    assert len(pages) > 50
+    parsed = {p.resolve(): parse(p) for p in pages}
+    broken = []
+    for path, page in parsed.items():
+        for ref in page.refs:
+            target = local_target(path, ref)
+            if target is None:
+                continue
+            file, fragment = target
+            if not file.is_file():
+                broken.append(f"{path.relative_to(html_dir.resolve())}: {ref} (no such file)")
+            elif fragment and file in parsed and fragment not in parsed[file].ids:
+                broken.append(f"{path.relative_to(html_dir.resolve())}: {ref} (no such anchor)")
+    assert not broken, "\n".join(broken)
+
+
+def test_landing_page_and_navbar(site):
+    html_dir, _ = site
+    index = (html_dir / "index.html").read_text(encoding="utf-8")
+    assert "Quick start" in index and "PrunedNetClassifier(" in page_text(html_dir / "index.html")
+    # The theme's top bar (repeated in the mobile sidebar).
+    bar = re.search(r'<ul class="bd-navbar-elements navbar-nav">(.*?)</ul>', index, flags=re.S)
+    assert bar, "the theme's top navbar is missing"
+    labels = [html.unescape(label) for label in
+              re.findall(r'<a class="nav-link[^"]*" href="[^"]+">\s*(.+?)\s*</a>', bar.group(1),
+                         flags=re.S)]
+    assert labels == NAVBAR
+    # Copy buttons on code cells.
+    assert "copybutton" in index
+
+
+def test_wide_tables_scroll(site):
+    html_dir, _ = site
+    for name in ("results.html", "performance.html", "science.html"):
+        page = parse(html_dir / name)
+        assert page.tables > 0
+        # The theme's sideways scroll container around every table.
+        assert page.scroll_containers == page.tables, name
+    css = (html_dir / "_static" / "skimp.css").read_text()
+    assert "skimp-nowrap" in css
+    assert 'class="skimp-nowrap"' in (html_dir / "results.html").read_text(encoding="utf-8")
+
+
+def committed_outputs(stem):
+    """docs/_static outputs of examples/STEM.py: NAME.* and NAME_*.*, with
+    NAME the stem without "plot_", unless another script's name fits them
+    better (longer)."""
+    names = [p.stem.removeprefix("plot_") for p in EXAMPLES.glob("*.py")]
+    name = stem.removeprefix("plot_")
+    found = []
+    for path in sorted(STATIC.iterdir()):
+        fits = [n for n in names if path.stem == n or path.stem.startswith(n + "_")]
+        if fits and max(fits, key=len) == name:
+            found.append(path)
+    return found
+
+
+def page_text(path):
+    # Sphinx typesets quotes ("smartquotes"); compare with the plain ones.
+    return "".join(parse(path).text).replace("\u2019", "'").replace("\u201c", '"').replace(
+        "\u201d", '"')
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_has_a_page_with_its_outputs(site, script):
+    html_dir, _ = site
+    stem = script.removesuffix(".py")
+    page_path = html_dir / "auto_examples" / f"{stem}.html"
+    assert page_path.is_file(), f"no gallery page for examples/{script}"
+    page = parse(page_path)
+    text = page_text(page_path)
+    # The docstring is the prose and the code is shown.
+    title = ast.get_docstring(ast.parse((EXAMPLES / script).read_text())).splitlines()[0]
+    assert title.removesuffix(".") in text
+    assert "def main(" in text
+    outputs = committed_outputs(stem)
+    shown = {Path(unquote(urlsplit(src).path)).name for src in page.imgs}
+    for path in outputs:
+        if path.suffix == ".png":
+            assert path.name in shown, f"{page_path.name} does not show {path.name}"
+        elif path.suffix == ".txt":
+            for line in path.read_text().splitlines():
+                assert line.strip() in text, f"{page_path.name} lacks {path.name}: {line!r}"
+    # Examples without a committed figure (demo_mnist1d, cifar10_resnet20 so
+    # far) still get a page, which says so.
+    if not any(p.suffix == ".png" for p in outputs):
+        assert "No output of" in text
+
+
+def test_gallery_thumbnails_are_the_committed_figures(site):
+    html_dir, _ = site
+    thumbs = DOCS / "auto_examples" / "images" / "thumb"
+    with_figure, without = {}, {}
+    for script in EXAMPLES.glob("*.py"):
+        thumb = (thumbs / f"sphx_glr_{script.stem}_thumb.png").read_bytes()
+        has_figure = any(p.suffix == ".png" for p in committed_outputs(script.stem))
+        (with_figure if has_figure else without)[script.name] = thumb
+    # Figure-less examples share sphinx-gallery's placeholder; every other
+    # thumbnail is made from its own figure, so no two are alike.
+    assert len(set(without.values())) <= 1
+    assert len(set(with_figure.values())) == len(with_figure)
+    assert not set(with_figure.values()) & set(without.values())
+    index = parse(html_dir / "auto_examples" / "index.html")
+    assert len([s for s in index.imgs if "thumb" in s]) == len(list(EXAMPLES.glob("*.py")))
+
+
+def test_the_build_ran_no_example(site):
+    # An executed example leaves its figures as images/sphx_glr_NAME_001.png.
+    assert not list((DOCS / "auto_examples" / "images").glob("sphx_glr_*_0*.png"))
+
+
+def load_gallery_extension():
+    spec = importlib.util.spec_from_file_location(
+        "skimp_gallery", DOCS / "sphinxext" / "skimp_gallery.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gallery_outputs_are_found_by_name(tmp_path):
+    gallery = load_gallery_extension()
+    examples, static = tmp_path / "examples", tmp_path / "static"
+    examples.mkdir()
+    static.mkdir()
+    for name in ("plot_noise", "plot_noise_width_grid", "plot_controls", "demo"):
+        (examples / f"{name}.py").write_text('"""Title."""\n')
+    for name in ("noise.png", "noise_width_grid.png", "noise_width_grid.txt",
+                 "noise_extra.png", "controls_symmetric.png", "controls_symmetric.csv",
+                 "controls_pairflip.png", "controls.txt", "skimp.css", "unrelated.png"):
+        (static / name).write_text("x")
+    outputs = gallery.example_outputs(examples, static)
+    assert outputs == {
+        "demo": [],
+        "plot_controls": ["controls", "controls_pairflip", "controls_symmetric"],
+        "plot_noise": ["noise", "noise_extra"],
+        "plot_noise_width_grid": ["noise_width_grid"],
+    }
+
+
+def test_gallery_source_changes_only_the_docstring(tmp_path):
+    gallery = load_gallery_extension()
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "demo_a.png").write_text("x")
+    (static / "demo_a.txt").write_text("printed\n")
+    (static / "demo_b.csv").write_text("level,acc\n0,0.5\n1,0.7\n")
+    script = tmp_path / "plot_demo.py"
+    code = 'import argparse\n\n\ndef main():\n    return __doc__.splitlines()[0]\n'
+    script.write_text('"""A demo title.\n\nProse with ``code``.\n"""\n\n' + code)
+    out = gallery.gallery_source(script, ["demo_a", "demo_b"], static)
+    tree = ast.parse(out)
+    doc = ast.get_docstring(tree)
+    assert doc.startswith("A demo title\n============\n\nProse with ``code``.")
+    assert ".. image:: /_static/demo_a.png" in doc
+    assert ".. literalinclude:: /_static/demo_a.txt" in doc
+    assert ".. csv-table:: demo_b.csv" in doc and ":download:`demo_b.csv" in doc
+    assert out.endswith('# sphinx_gallery_thumbnail_path = "_static/demo_a.png"\n')
+    # Everything after the docstring is the script's own code.
+    assert code in out
+    # A script without a docstring is refused with a message that says why.
+    (tmp_path / "bare.py").write_text("x = 1\n")
+    with pytest.raises(ValueError, match="no module docstring"):
+        gallery.gallery_source(tmp_path / "bare.py", [], static)
 
 
 @pytest.mark.parametrize("name", MODULES)
