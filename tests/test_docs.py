@@ -181,6 +181,9 @@ def test_every_example_has_a_page_with_its_outputs(site, script):
         elif path.suffix == ".txt":
             for line in path.read_text().splitlines():
                 assert line.strip() in text, f"{page_path.name} lacks {path.name}: {line!r}"
+        elif path.suffix == ".csv":
+            assert any(Path(unquote(urlsplit(ref).path)).name == path.name for ref in page.refs), (
+                f"{page_path.name} does not link {path.name}")
     # Examples without a committed figure (demo_mnist1d, cifar10_resnet20 so
     # far) still get a page, which says so.
     if not any(p.suffix == ".png" for p in outputs):
