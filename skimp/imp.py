@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from skorch.callbacks import LRScheduler
+from skorch.helper import predefined_split
 
 from skimp.masks import Mask
 from skimp.metrics import expected_calibration_error
@@ -175,6 +176,13 @@ class ImpRunner:
         self.path = {key: [] for key in PATH_KEYS}
         self.states = []
         self._progress_started = False
+        # User callbacks see the validation split as skorch's dataset_valid
+        # (valid_loss in the history, EpochScoring on it, Checkpoint
+        # monitors), as they would in skorch; without callbacks nothing
+        # reads it, so the lean loop skips the per-epoch validation pass.
+        self._valid_split = None
+        if net.callbacks:
+            self._valid_split = predefined_split(net.get_dataset(data[2], data[3]))
 
     def prepare_level(self, level):
         """Prune, restart the survivors and reset the optimizer before ``level``.
@@ -266,6 +274,9 @@ class ImpRunner:
         return {k: v.detach().to(device) for k, v in fresh.state_dict().items()}
 
     def _fit_epochs(self, X, y, epochs, level):
+        # Set only while training, so the fitted net does not carry the
+        # validation tensors around.
+        self.net.train_split = self._valid_split
         try:
             self.net.fit_loop(X, y, epochs=epochs)
         except FloatingPointError as exc:
@@ -285,6 +296,8 @@ class ImpRunner:
                 f"batch_size={self.net.batch_size}. Pass "
                 f"iterator_train__drop_last=True to skip it, or change "
                 f"batch_size.") from exc
+        finally:
+            self.net.train_split = None
 
     def evaluate_level(self, level, fit_time):
         """Append ``level``'s row to the path and keep its weights."""
