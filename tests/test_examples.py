@@ -141,22 +141,29 @@ def test_noise_width_grid_effect(tmp_path):
     assert (noisy.ticket_ece < noisy.dense_ece).all()
 
 
-def test_controls_smoke(tmp_path, capsys):
+@pytest.mark.parametrize("setting", ["fashion2k", "demo", "sdd", "teacher", "cnn"])
+def test_controls_smoke(setting, tmp_path, capsys):
     pytest.importorskip("matplotlib")
+    if setting == "demo":
+        pytest.importorskip("mnist1d")
     out_png = tmp_path / "controls.png"
-    summary, paths = run_example("plot_controls", ["--smoke", "--out", str(out_png)])
+    results = run_example("plot_controls", ["--setting", setting, "--smoke",
+                                            "--out", str(out_png)])
     out = capsys.readouterr().out
-    assert summary.method.tolist() == ["imp", "random pruning", "reinit", "lr_rewind",
-                                       "imp, pair-flip noise"]
-    # Matched densities: every method removes the same number of weights per level.
-    n_params = paths.pivot_table(index="level", columns="method", values="n_params")
+    methods = ["imp", "random", "reinit", "lr_rewind", "early_stopping", "small_dense"]
+    assert list(dict.fromkeys(results.method)) == methods
+    # Matched densities: every pruning method removes the same weights per level.
+    pruned = results[results.method.isin(methods[:4])]
+    n_params = pruned.pivot_table(index="level", columns="method", values="n_params")
     assert (n_params.nunique(axis=1) == 1).all()
-    # The dense level is the same fit for the first four methods (same seed).
-    dense = paths[(paths.level == 0) & ~paths.method.str.contains("pair-flip")]
-    assert dense.test_accuracy.nunique() == 1
-    for row in summary.itertuples():
-        assert row.method in out and row._5 in out  # the ticket's test accuracy
+    # One chosen row per method, and the printed tables quote them.
+    assert results.groupby("method").chosen.sum().eq(1).all()
+    chosen = results[results.chosen == 1].set_index("method")
+    for method in methods:
+        assert f"{chosen.test_accuracy[method]:.3f} ± 0.000" in out
+    assert "IMP minus" in out and ("kl" in results) == (setting == "teacher")
     assert out_png.stat().st_size > 10_000
+    assert (tmp_path / "controls.csv").is_file()
 
 
 def test_cifar10_resnet20_smoke(tmp_path, capsys):
