@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-MODULES = ["checkpoints", "compact", "datasets", "imp", "masks", "metrics", "modules", "noise",
-           "plotting", "pruning", "training", "transforms"]
+MODULES = ["checkpoints", "compact", "datasets", "imp", "masks", "metrics", "model_selection",
+           "modules", "noise", "plotting", "pruning", "training", "transforms"]
 
 
 def test_sphinx_builds_without_warnings(tmp_path):
