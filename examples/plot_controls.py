@@ -59,6 +59,7 @@ Run::
 """
 
 import argparse
+import os
 import time
 
 import matplotlib
@@ -254,6 +255,10 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=2, help="fits run at once")
     parser.add_argument("--out", default=None, help="figure (default: controls_SETTING.png)")
     parser.add_argument("--csv", default=None, help="every row (default: beside --out)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the jobs already in --csv and fit only the others")
+    parser.add_argument("--from-csv", action="store_true",
+                        help="fit nothing: summarise and plot the rows in --csv")
     args = parser.parse_args(argv)
     out = args.out or f"controls_{args.setting}.png"
     csv = args.csv or out.rsplit(".", 1)[0] + ".csv"
@@ -265,9 +270,29 @@ def main(argv=None):
             ([m for m in g if m in methods] for g in JOBS) if group]
 
     start = time.perf_counter()
-    results = pd.concat(Parallel(n_jobs=1 if args.smoke else args.n_jobs)(
-        delayed(run_job)(args.setting, group, seed, args.smoke) for group, seed in jobs),
-        ignore_index=True)
+    done = []
+    if args.resume and os.path.exists(csv):
+        # Keep the finished jobs of an interrupted run; fit only the others.
+        done = [pd.read_csv(csv)]
+        finished = set(zip(done[0].method, done[0].seed))
+        jobs = [(g, s) for g, s in jobs if not all((m, s) in finished for m in g)]
+        # A job runs whole again (small_dense needs its IMP fit): drop its old rows.
+        rerun = set((m, s) for g, s in jobs for m in g)
+        keep = [(m, s) not in rerun and m in methods and s in seeds
+                for m, s in zip(done[0].method, done[0].seed)]
+        done[0] = done[0][keep]
+        print(f"resuming from {csv}: {len(jobs)} job(s) left")
+    if not args.from_csv:
+        fits = Parallel(n_jobs=1 if args.smoke else args.n_jobs, return_as="generator")(
+            delayed(run_job)(args.setting, group, seed, args.smoke) for group, seed in jobs)
+        for part in fits:
+            done.append(part)
+            # Written after every job, so an interrupted run loses only the
+            # jobs in flight (rerun with --resume).
+            pd.concat(done, ignore_index=True).to_csv(csv, index=False)
+    else:
+        done = [pd.read_csv(csv)]
+    results = pd.concat(done, ignore_index=True)
     order = {m: i for i, m in enumerate(methods)}
     results = results.sort_values(["method", "seed", "level"], key=lambda c: c.map(
         order) if c.name == "method" else c, kind="stable").reset_index(drop=True)

@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -164,6 +165,26 @@ def test_controls_smoke(setting, tmp_path, capsys):
     assert "IMP minus" in out and ("kl" in results) == (setting == "teacher")
     assert out_png.stat().st_size > 10_000
     assert (tmp_path / "controls.csv").is_file()
+
+
+def test_controls_resume_keeps_the_finished_jobs(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    argv = ["--setting", "teacher", "--smoke", "--out", str(tmp_path / "c.png")]
+    first = run_example("plot_controls", [*argv, "--methods", "imp", "early_stopping"])
+    assert set(first.method) == {"imp", "early_stopping"}
+    resumed = run_example("plot_controls", [*argv, "--resume"])
+    assert "resuming from" in capsys.readouterr().out
+    assert list(dict.fromkeys(resumed.method)) == ["imp", "random", "reinit", "lr_rewind",
+                                                  "early_stopping", "small_dense"]
+    kept = resumed[resumed.method.isin(["imp", "early_stopping"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept.drop(columns="fit_time"), first.drop(columns="fit_time"),
+                                  check_dtype=False)
+    # early_stopping was finished, so it was read back, not fitted again.
+    early = resumed.method == "early_stopping"
+    assert resumed.fit_time[early].tolist() == pytest.approx(
+        first.fit_time[first.method == "early_stopping"].tolist(), rel=1e-12)
+    replotted = run_example("plot_controls", [*argv, "--from-csv"])
+    assert replotted.test_accuracy.tolist() == resumed.test_accuracy.tolist()
 
 
 def test_cifar10_resnet20_smoke(tmp_path, capsys):
