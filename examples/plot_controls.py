@@ -186,9 +186,10 @@ def setting(name, seed, smoke=False):
     return (*data, est.set_params(n_threads=1))
 
 
-def run_job(name, methods, seed, smoke):
+def run_job(name, methods, seed, smoke, overrides=None):
     """Some methods at one seed, on that seed's data (as the examples draw it)."""
     X, y, X_test, y_test, metrics, est = setting(name, seed, smoke)
+    est.set_params(**(overrides or {}))
     start = time.perf_counter()
     res = compare_controls(est, X, y, X_test, y_test, methods=methods, seeds=(seed,),
                            metrics=metrics)
@@ -253,6 +254,10 @@ def main(argv=None):
                         default=list(CONTROL_METHODS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-jobs", type=int, default=2, help="fits run at once")
+    parser.add_argument("--levels", type=int, default=None,
+                        help="pruning levels (default: the setting's)")
+    parser.add_argument("--noise-model", choices=["symmetric", "pairflip"], default=None,
+                        help="label noise model (default: symmetric)")
     parser.add_argument("--out", default=None, help="figure (default: controls_SETTING.png)")
     parser.add_argument("--csv", default=None, help="every row (default: beside --out)")
     parser.add_argument("--resume", action="store_true",
@@ -269,6 +274,11 @@ def main(argv=None):
     jobs = [(group, seed) for seed in seeds for group in
             ([m for m in g if m in methods] for g in JOBS) if group]
 
+    overrides = {}
+    if args.levels is not None:
+        overrides["max_levels"] = args.levels
+    if args.noise_model is not None:
+        overrides["noise_model"] = args.noise_model
     start = time.perf_counter()
     done = []
     if args.resume and os.path.exists(csv):
@@ -284,7 +294,8 @@ def main(argv=None):
         print(f"resuming from {csv}: {len(jobs)} job(s) left")
     if not args.from_csv:
         fits = Parallel(n_jobs=1 if args.smoke else args.n_jobs, return_as="generator")(
-            delayed(run_job)(args.setting, group, seed, args.smoke) for group, seed in jobs)
+            delayed(run_job)(args.setting, group, seed, args.smoke, overrides)
+            for group, seed in jobs)
         for part in fits:
             done.append(part)
             # Written after every job, so an interrupted run loses only the
