@@ -472,3 +472,21 @@ def test_a_value_without_a_stable_description_warns_and_is_never_reused(digits, 
     assert len(caught) == 1
     assert "train_transform" in str(caught[0].message)
     assert "iterator_train__sampler holds a generator" in str(caught[0].message)
+
+
+def test_a_cpu_fit_records_and_restores_only_the_cpu_generators(digits, tmp_path, monkeypatch):
+    # The CUDA generator is recorded on CUDA only (tests/test_cuda.py checks
+    # that a resumed CUDA run matches); a CPU fit must not touch it, which
+    # would initialise CUDA on a machine that has it, or fail on one without.
+    def no_cuda(*args, **kwargs):
+        raise AssertionError("a CPU fit read or set the CUDA generator")
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", no_cuda)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", no_cuda)
+    X, y = digits
+    fast_clf(max_levels=1, checkpoint_dir=tmp_path).fit(X, y)
+    resumed = fast_clf(max_levels=2, checkpoint_dir=tmp_path).fit(X, y)
+    (run,) = tmp_path.iterdir()
+    record, _ = CheckpointStore(tmp_path, run.name).load(1)
+    assert set(record) == {"mask", "weights", "rewind", "batch_rng", "torch_rng"}
+    assert_same_fit(resumed, fast_clf(max_levels=2).fit(X, y), X)
