@@ -54,7 +54,8 @@ _LIBRARIES = frozenset({"torch", "skorch", "sklearn", "numpy", "scipy", "joblib"
 _HEAPTYPE = 1 << 9
 
 # Entries of a class's ``__dict__`` that say nothing about what it does:
-# docs, line numbers, caches that copy and abc fill in after the fact.
+# names, docs, line numbers, type hints, and caches that copy and abc fill
+# in after the fact (so a class would change its key once copied).
 _CLASS_NOISE = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__",
                           "__firstlineno__", "__annotations__", "__slotnames__", "_abc_impl"})
 
@@ -89,6 +90,8 @@ def _digest(data):
 def _tensor_bytes(tensor):
     """The raw bytes of a tensor's values, whatever its dtype and layout."""
     tensor = tensor.detach()
+    if tensor.is_quantized:  # its integers alone would leave out the scale
+        tensor = tensor.dequantize()
     if tensor.layout != torch.strided:
         tensor = tensor.to_dense()
     tensor = tensor.cpu().resolve_conj().resolve_neg().contiguous()
@@ -153,8 +156,13 @@ class _Describer:
         if isinstance(value, property):
             return f"property({self(value.fget)}, {self(value.fset)}, {self(value.fdel)})"
         if isinstance(value, torch.Tensor):  # repr elides the middle of large ones
-            return (f"tensor {value.dtype} {tuple(value.shape)} "
-                    f"{_digest(_tensor_bytes(value))}")
+            try:
+                data = _tensor_bytes(value)
+            except (RuntimeError, NotImplementedError, TypeError) as exc:
+                # Meta and quantized tensors, and others without plain values.
+                raise _Unstable(f"a {value.dtype} tensor whose values cannot be read "
+                                f"({exc})") from None
+            return f"tensor {value.dtype} {tuple(value.shape)} {_digest(data)}"
         if isinstance(value, np.ndarray):  # so does numpy's
             if value.dtype.hasobject:
                 return f"ndarray object {value.shape} [{', '.join(map(self, value.flat))}]"
@@ -390,11 +398,12 @@ def run_key(params, X, y, module=None):
     if unstable:
         held = "; ".join(f"{name} holds {exc}" for name, exc in unstable.items())
         warnings.warn(
-            f"checkpoint_dir: {held}. No description of it is the same in every "
-            f"process, so this fit's levels will not be reused, by this fit or any "
-            f"later one: they are saved under a key of their own. To reuse levels, "
-            f"pass a module-level function, a functools.partial, or an object "
-            f"whose attributes are plain values, arrays or tensors.",
+            f"checkpoint_dir: {held}. That cannot be described the same way in "
+            f"every process, so levels will not be reused for this fit: it neither "
+            f"loads earlier levels nor saves any that a later fit could find (they "
+            f"go under a key of their own). To reuse levels, pass a function, a "
+            f"functools.partial, or an object whose attributes are plain values, "
+            f"arrays or tensors.",
             UserWarning, stacklevel=2)
         digest.update(os.urandom(16))
     for array in (X, y):
