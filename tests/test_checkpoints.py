@@ -490,3 +490,17 @@ def test_a_cpu_fit_records_and_restores_only_the_cpu_generators(digits, tmp_path
     record, _ = CheckpointStore(tmp_path, run.name).load(1)
     assert set(record) == {"mask", "weights", "rewind", "batch_rng", "torch_rng"}
     assert_same_fit(resumed, fast_clf(max_levels=2).fit(X, y), X)
+
+
+def test_a_grid_of_lambdas_on_one_line_can_share_one_checkpoint_dir(digits, tmp_path):
+    X, y = digits
+    grid = {"train_transform": [lambda X: X * 0.5, lambda X: X * 2.0]}
+    plain = GridSearchCV(fast_clf(), grid, cv=2).fit(X, y)
+    shared = GridSearchCV(fast_clf(checkpoint_dir=tmp_path), grid, cv=2).fit(X, y)
+    scores = [f"split{i}_test_score" for i in range(2)]
+    # The two lambdas score differently, so sharing levels would show.
+    assert plain.cv_results_["split0_test_score"][0] != plain.cv_results_["split0_test_score"][1]
+    for key in scores:
+        np.testing.assert_array_equal(shared.cv_results_[key], plain.cv_results_[key])
+    # One folder per setting and fold, and one for the refit.
+    assert len(list(tmp_path.iterdir())) == 5
