@@ -382,6 +382,19 @@ def run_key(params, X, y, module=None):
     -------
     key : str
         20 hex characters.
+
+    Warns
+    -----
+    UserWarning
+        Once per call, naming every parameter that cannot be described the
+        same way in every process; the key is then unique to this call.
+
+    Notes
+    -----
+    What the description does not follow: code reached through a module
+    (``mylib.helper(X)`` is keyed by the name ``mylib``, not by
+    ``helper``'s code), the hooks registered on a torch module, and the
+    version of the libraries.
     """
     digest = hashlib.sha256()
     unstable = {}
