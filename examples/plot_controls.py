@@ -1,54 +1,73 @@
-"""Is the ticket's gain under label noise due to the IMP mask, or to sparsity alone?
+"""Is it the mask, the sparsity, or just stopping early? IMP against its controls.
 
 Arora et al. (UAI 2023) show that under label noise IMP finds sparse tickets
 that are more accurate and better calibrated than the dense network. They do
-not ask whether the *mask* IMP finds matters, or whether any network of that
-size, trained the same way, would do as well. This example runs the field's
-standard controls along the same density schedule (every method removes the
-same number of weights per level, so level ``L`` has the same density for
-all):
+not ask whether the *mask* IMP finds matters, or whether a cheaper remedy
+would do as well. This example asks both, with
+:func:`skimp.model_selection.compare_controls`, in the settings of the other
+examples, where the tickets win:
 
 * ``imp``: iterative magnitude pruning, rewinding to the initial weights;
-* ``random pruning``: ``pruning_criterion="random"``, fresh random scores at
-  each level (the mask carries no information about the data);
-* ``reinit``: IMP's masks, but the survivors restart from a fresh random
-  initialisation at each level (Frankle and Carbin's control: the mask
-  without the winning initial values);
-* ``lr_rewind``: IMP's masks, survivors keep their trained values and only
-  the learning-rate schedule restarts (Renda et al., 2020; with the constant
-  rate used here that is fine-tuning).
+* ``random``: ``pruning_criterion="random"``, random masks at the same
+  densities (the mask carries no information about the data);
+* ``reinit``: IMP's masks, fresh initial weights at every level (Frankle and
+  Carbin's control: the mask without its winning initial values);
+* ``lr_rewind``: IMP's masks, trained weights kept, only the learning-rate
+  schedule restarts (Renda et al., 2020; with a constant rate, fine-tuning);
+* ``early_stopping``: the dense network, stopped at the epoch that scores
+  best on the same noisy validation rows under the same rule;
+* ``small_dense``: a dense network with about as many weights as the IMP
+  ticket of the same seed, early-stopped the same way.
 
-It then runs IMP once more under pair-flip noise (class k becomes k + 1), the
-asymmetric noise He et al. (ICML 2022) also test, to see whether sparse
-double descent holds there.
+Every method of one seed shares the data, label noise, validation split and
+(except ``small_dense``) the initial weights, so the script prints the
+paired per-seed differences, IMP minus each other method, with a verdict
+per metric: "IMP better" or "IMP worse" when every seed agrees in sign and
+the mean difference exceeds its standard deviation over seeds, and "no
+difference" (within the spread) otherwise. It is a descriptive rule, not a
+significance test: with 3 seeds, even a unanimous sign happens by chance one
+time in four.
 
-Setup (default): 2,000 Fashion-MNIST training images with 20% label noise
-(10% of them, also noisy, form the validation split), scored on 5,000 clean
-official test images; MLP 784-100-100-10, SGD with momentum 0.9 (lr 0.01,
-batch 32), 120 epochs per level, 35% of the remaining weights removed per
-level for 12 levels; seeds 0, 1, 2. The schedule was chosen so that the dense
-net memorises the noisy labels in every seed (train accuracy 1.0; plain SGD
-at lr 0.1 for 60 epochs reached only 0.72 to 0.92, with test accuracy
-varying by seed from 0.59 to 0.71). Fits run two at a time, one torch thread
-each. ``--full`` uses 8,000 images.
+Settings (``--setting``), each the data and recipe of an existing example,
+3 seeds, 20% label noise, scored on clean held-out labels:
 
-Prints, per method, the mean ± std over seeds of clean test accuracy and ECE
-at the validation-chosen level, and saves accuracy and ECE against remaining
-weights, one curve per method, to ``controls.png``.
+* ``fashion2k``: 2,000 Fashion-MNIST images, MLP 784-100-100-10, SGD with
+  momentum 0.9 (lr 0.01, batch 32), 120 epochs, 35% pruned per level for 12
+  levels; about 10 minutes on 2 cores.
+* ``demo``: the main demo's MNIST-1D (8,000 rows, 20% of them for
+  validation), MLP 40-1024-10, 50 epochs, 24 levels; about 10 minutes.
+* ``sdd``: the sparse double descent example's 8,000 Fashion-MNIST images,
+  MLP 784-100-100-10, plain SGD (lr 0.1, batch 32), 120 epochs, 35% per
+  level for 14 levels; about an hour.
+* ``teacher``: teacher-student at teacher width 8 (12,000 rows, 20% for
+  validation), student 20-256-4, 40 epochs, 24 levels, ticket by validation
+  log-loss; adds the KL divergence to the known p(y|x) of the observed
+  labels (``kl``) and of the clean ones (``kl_clean``); about 5 minutes.
+* ``cnn``: the Conv-2 example's network and recipe (width 0.125, SGD with
+  momentum, 50 epochs, 40% per level for 11 levels, ticket by validation
+  log-loss) on 2,400 images of which 25% (600 rows) form the validation
+  split, three times the example's, because 200 noisy rows were too few to
+  choose the level on another machine; about 30 minutes.
+
+Prints, per method, the validation-chosen row's mean ± std over seeds, then
+the paired differences and verdicts. Saves one panel per metric against the
+remaining weights (:class:`skimp.plotting.ControlsDisplay`) to ``--out``
+and every row of every fit to ``--csv``.
 
 Run::
 
-    python examples/plot_controls.py            # ~10 min on 2 CPU cores
-    python examples/plot_controls.py --smoke    # seconds
+    python examples/plot_controls.py --setting demo            # one setting
+    python examples/plot_controls.py --setting cnn --smoke      # seconds
+    bash scripts/run_controls_study.sh                          # all five, for the docs
 """
 
 import argparse
+import os
 import time
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from joblib import Parallel, delayed  # noqa: E402
@@ -56,152 +75,261 @@ from sklearn.datasets import load_digits  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
 from skimp import PrunedNetClassifier  # noqa: E402
-from skimp.datasets import load_fashion_mnist  # noqa: E402
-from skimp.metrics import expected_calibration_error  # noqa: E402
+from skimp.datasets import load_fashion_mnist, load_mnist1d, make_teacher_classification  # noqa: E402
+from skimp.metrics import conditional_kl  # noqa: E402
+from skimp.model_selection import CONTROL_METHODS, compare_controls  # noqa: E402
+from skimp.modules import ConvNet  # noqa: E402
+from skimp.plotting import ControlsDisplay  # noqa: E402
 
-METHODS = {
-    "imp": {},
-    "random pruning": {"pruning_criterion": "random"},
-    "reinit": {"retrain": "reinit"},
-    "lr_rewind": {"retrain": "lr_rewind"},
-    "imp, pair-flip noise": {"noise_model": "pairflip"},
-}
-
-CONFIGS = {
-    # n_fit, n_test, hidden, epochs, pruning_fraction, levels
-    "smoke": (400, 300, (16,), 2, 0.35, 2),
-    "default": (2_000, 5_000, (100, 100), 120, 0.35, 12),
-    "full": (8_000, 10_000, (100, 100), 120, 0.35, 14),
-}
+NOISE = 0.2
+SETTINGS = ("fashion2k", "demo", "sdd", "teacher", "cnn")
+# The methods run in one job: small_dense is sized on the same seed's IMP ticket.
+JOBS = (("imp", "small_dense"), ("random",), ("reinit",), ("lr_rewind",),
+        ("early_stopping",))
 
 
-def load(mode, seed):
-    """Training rows (subsampled) and clean test rows."""
-    n_fit, n_test = CONFIGS[mode][:2]
+def _fashion(n_fit, n_test, seed, smoke, images=False):
+    """A stratified subsample of Fashion-MNIST's training images, clean test images."""
     try:
         X, y = load_fashion_mnist(subset="train")
         X_test, y_test = load_fashion_mnist(subset="test")
     except FileNotFoundError as exc:
-        if mode != "smoke":
+        if not smoke:
             raise
+        # The smoke run only checks that the script works end to end.
         print(f"{exc}\nsmoke run falls back to sklearn's digits")
         X, y = load_digits(return_X_y=True)
-        return train_test_split(X / 16, y, test_size=0.3, stratify=y, random_state=seed)
-    X, _, y, _ = train_test_split(X, y, train_size=n_fit, stratify=y, random_state=seed)
-    return X, X_test[:n_test], y, y_test[:n_test]
+        X = (X / 16).astype(np.float32)
+        X, X_test, y, y_test = train_test_split(X, y, test_size=0.3, stratify=y,
+                                                random_state=seed)
+        side = 8
+    else:
+        X, _, y, _ = train_test_split(X, y, train_size=n_fit, stratify=y, random_state=seed)
+        X_test, y_test = X_test[:n_test], y_test[:n_test]
+        side = 28
+    if images:
+        X, X_test = X.reshape(-1, 1, side, side), X_test.reshape(-1, 1, side, side)
+    return X, y, X_test, y_test, {}
 
 
-def fit_one(mode, method, seed, levels=None):
-    """One IMP run; its path with clean test accuracy and ECE per level."""
-    X, X_test, y, y_test = load(mode, seed)
-    _, _, hidden, epochs, fraction, default_levels = CONFIGS[mode]
-    levels = default_levels if levels is None else levels
-    clf = PrunedNetClassifier(
-        hidden_layer_sizes=hidden, max_epochs=epochs, batch_size=32, lr=0.01,
-        optimizer__momentum=0.9,
-        pruning_fraction=fraction, max_levels=levels, label_noise=0.2,
-        random_state=seed, **METHODS[method])
+def _mnist1d(n_samples, seed):
+    """The main demo's split: 80% of the rows to fit, 20% clean test rows."""
+    X, y = load_mnist1d(n_samples)
+    X_fit, X_test, y_fit, y_test = train_test_split(X, y, test_size=0.2, stratify=y,
+                                                    random_state=seed)
+    return X_fit, y_fit, X_test, y_test, {}
+
+
+def _teacher(n_fit, n_test, seed):
+    """Teacher width 8; clean test labels and the KLs to the known conditionals."""
+    n_classes = 4
+    X, y, p_obs = make_teacher_classification(n_fit + n_test, n_classes=n_classes,
+                                              teacher_hidden=8, label_noise=NOISE,
+                                              random_state=seed)
+    # The same call without noise draws the same X and the clean labels.
+    X_clean, y_clean, _ = make_teacher_classification(
+        n_fit + n_test, n_classes=n_classes, teacher_hidden=8, label_noise=0.0,
+        random_state=seed)
+    assert np.array_equal(X, X_clean)
+    p_test = p_obs[n_fit:]
+    p_clean = (p_test - NOISE / n_classes) / (1 - NOISE)
+    metrics = {"kl": _KL(p_test), "kl_clean": _KL(p_clean)}
+    return X[:n_fit], y[:n_fit], X[n_fit:], y_clean[n_fit:], metrics
+
+
+class _KL:
+    """KL divergence from a known conditional to the predicted probabilities."""
+
+    def __init__(self, p_true):
+        self.p_true = p_true
+
+    def __call__(self, y_test, proba):
+        return conditional_kl(self.p_true, proba)
+
+
+def setting(name, seed, smoke=False):
+    """Data and estimator of one setting: (X, y, X_test, y_test, metrics, estimator)."""
+    if name == "fashion2k":
+        data = _fashion(400 if smoke else 2_000, 300 if smoke else 5_000, seed, smoke)
+        est = PrunedNetClassifier(
+            hidden_layer_sizes=(16,) if smoke else (100, 100), max_epochs=2 if smoke else 120,
+            batch_size=32, lr=0.01, optimizer__momentum=0.9, pruning_fraction=0.35,
+            max_levels=2 if smoke else 12, label_noise=NOISE)
+    elif name == "demo":
+        data = _mnist1d(1_000 if smoke else 10_000, seed)
+        est = PrunedNetClassifier(
+            hidden_layer_sizes=(64,) if smoke else (1024,), max_epochs=2 if smoke else 50,
+            lr=0.05, optimizer__momentum=0.9, batch_size=128, pruning_fraction=0.2,
+            max_levels=2 if smoke else 24, label_noise=NOISE, validation_fraction=0.2)
+    elif name == "sdd":
+        data = _fashion(500 if smoke else 8_000, 500 if smoke else 10_000, seed, smoke)
+        est = PrunedNetClassifier(
+            hidden_layer_sizes=(32,) if smoke else (100, 100), max_epochs=3 if smoke else 120,
+            batch_size=32, lr=0.1, pruning_fraction=0.35, max_levels=2 if smoke else 14,
+            label_noise=NOISE)
+    elif name == "teacher":
+        data = _teacher(600 if smoke else 12_000, 500 if smoke else 10_000, seed)
+        # The generator has already put the noise in y: label_noise stays 0.
+        est = PrunedNetClassifier(
+            hidden_layer_sizes=(32,) if smoke else (256,), max_epochs=3 if smoke else 40,
+            lr=0.05, optimizer__momentum=0.9, max_levels=2 if smoke else 24,
+            validation_fraction=0.2, selection="loss")
+    elif name == "cnn":
+        data = _fashion(300 if smoke else 2_400, 300 if smoke else 10_000, seed, smoke,
+                        images=True)
+        est = PrunedNetClassifier(
+            module=ConvNet, module__n_conv_pairs=1, module__width=0.125,
+            module__hidden_layer_sizes=(64,) if smoke else (256, 256),
+            max_epochs=2 if smoke else 50, batch_size=32, lr=0.01, optimizer__momentum=0.9,
+            pruning_fraction=0.4, max_levels=2 if smoke else 11, label_noise=NOISE,
+            validation_fraction=0.25, selection="loss")
+    else:
+        raise ValueError(f"unknown setting {name!r}; choose from {SETTINGS}")
+    # One torch thread per fit: fits run side by side, one per core.
+    return (*data, est.set_params(n_threads=1))
+
+
+def run_job(name, methods, seed, smoke, overrides=None):
+    """Some methods at one seed, on that seed's data (as the examples draw it)."""
+    X, y, X_test, y_test, metrics, est = setting(name, seed, smoke)
+    est.set_params(**(overrides or {}))
     start = time.perf_counter()
-    clf.fit(X, y)
-    wall = time.perf_counter() - start
-    path = pd.DataFrame(clf.imp_path_)
-    path["test_accuracy"] = list(clf.staged_score(X_test, y_test))
-    path["test_ece"] = [expected_calibration_error(y_test, p, labels=clf.classes_)
-                        for p in clf.staged_predict_proba(X_test)]
-    path["method"], path["seed"], path["chosen"] = method, seed, path.level == clf.best_level_
-    print(f"{method:>22}, seed {seed}: ticket at level {clf.best_level_} "
-          f"({path.n_params[clf.best_level_]} weights), {wall:.0f} s", flush=True)
-    return path
+    res = compare_controls(est, X, y, X_test, y_test, methods=methods, seeds=(seed,),
+                           metrics=metrics)
+    print(f"{'+'.join(methods):>22}, seed {seed}: {time.perf_counter() - start:.0f} s",
+          flush=True)
+    return pd.DataFrame(res)
 
 
-def summarise(paths):
-    """Mean ± std over seeds of the dense net and the validation-chosen ticket."""
+def summarise(results, metric_names):
+    """Mean ± std over seeds of every method's validation-chosen row."""
+    chosen = results[results.chosen == 1]
     rows = []
-    for method, runs in paths.groupby("method", sort=False):
-        dense = runs[runs.level == 0]
-        chosen = runs[runs.chosen]
-        rows.append({
-            "method": method,
-            "dense test acc": _mean_std(dense.test_accuracy),
-            "dense ECE": _mean_std(dense.test_ece),
-            "ticket weights": f"{chosen.n_params.mean():.0f}",
-            "ticket test acc": _mean_std(chosen.test_accuracy),
-            "ticket ECE": _mean_std(chosen.test_ece),
-            "dense train acc": _mean_std(dense.train_accuracy),
-        })
+    for method, runs in chosen.groupby("method", sort=False):
+        row = {"method": method, "weights": f"{runs.n_params.mean():,.0f}"}
+        for metric in metric_names:
+            row[metric] = _mean_std(runs[metric])
+        row["epochs"] = f"{runs.epochs.mean():.0f}"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _mean_std(values):
-    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0:.3f}"
+def paired(results, metric_names):
+    """IMP minus each method, per seed, at the chosen rows; mean ± std and verdict."""
+    chosen = results[results.chosen == 1].set_index(["method", "seed"])
+    if "imp" not in chosen.index.get_level_values(0):
+        return pd.DataFrame()
+    imp = chosen.loc["imp"]
+    rows = []
+    for method in chosen.index.get_level_values(0).unique():
+        if method == "imp":
+            continue
+        other = chosen.loc[method]
+        seeds = imp.index.intersection(other.index)
+        row = {"IMP minus": method, "seeds": len(seeds)}
+        for metric in metric_names:
+            diff = imp.loc[seeds, metric] - other.loc[seeds, metric]
+            higher_is_better = metric.endswith("accuracy")
+            row[metric] = f"{_mean_std(diff, signed=True)} ({_verdict(diff, higher_is_better)})"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def plot(paths, out):
-    fig, (acc_ax, ece_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for method, runs in paths.groupby("method", sort=False):
-        curve = runs.groupby("level").agg(n=("n_params", "mean"), acc=("test_accuracy", "mean"),
-                                          acc_sd=("test_accuracy", "std"),
-                                          ece=("test_ece", "mean"), ece_sd=("test_ece", "std"))
-        style = "--" if "pair-flip" in method else "-"
-        for ax, key in ((acc_ax, "acc"), (ece_ax, "ece")):
-            line, = ax.plot(curve.n, curve[key], style, marker="o", markersize=3, label=method)
-            ax.fill_between(curve.n, curve[key] - curve[f"{key}_sd"].fillna(0),
-                            curve[key] + curve[f"{key}_sd"].fillna(0),
-                            color=line.get_color(), alpha=0.15)
-    for ax, label in ((acc_ax, "clean test accuracy"), (ece_ax, "clean test ECE")):
-        ax.set_xscale("log")
-        ax.invert_xaxis()
-        ax.set_xlabel("remaining prunable weights")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    acc_ax.legend(fontsize="small")
-    acc_ax.set_title("IMP against its controls, 20% label noise (mean ± std over seeds)",
-                     fontsize="medium", loc="left")
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
+def _verdict(diff, higher_is_better):
+    """A descriptive rule, not a test: with 3 seeds even a unanimous sign has p = 0.25."""
+    diff = np.asarray(diff, dtype=float)
+    if len(diff) < 2:
+        return "one seed"
+    unanimous = np.all(diff > 0) or np.all(diff < 0)
+    if not unanimous or abs(diff.mean()) <= diff.std(ddof=1):
+        return "no difference"
+    return "IMP better" if (diff.mean() > 0) == higher_is_better else "IMP worse"
+
+
+def _mean_std(values, signed=False):
+    values = np.asarray(values, dtype=float)
+    spread = values.std(ddof=1) if len(values) > 1 else 0.0
+    fmt = "+.3f" if signed else ".3f"
+    return f"{values.mean():{fmt}} ± {spread:.3f}"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--smoke", action="store_true", help="tiny run, for the tests")
-    mode.add_argument("--full", action="store_true", help="8,000 images")
+    parser.add_argument("--setting", choices=SETTINGS, default="fashion2k")
+    parser.add_argument("--smoke", action="store_true", help="tiny run, for the tests")
+    parser.add_argument("--methods", nargs="+", choices=list(CONTROL_METHODS),
+                        default=list(CONTROL_METHODS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-jobs", type=int, default=2, help="fits run at once")
     parser.add_argument("--levels", type=int, default=None,
-                        help="pruning levels (default: 12; 16 reaches 89 weights)")
-    parser.add_argument("--out", default="controls.png")
+                        help="pruning levels (default: the setting's)")
+    parser.add_argument("--noise-model", choices=["symmetric", "pairflip"], default=None,
+                        help="label noise model (default: symmetric)")
+    parser.add_argument("--out", default=None, help="figure (default: controls_SETTING.png)")
+    parser.add_argument("--csv", default=None, help="every row (default: beside --out)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the jobs already in --csv and fit only the others")
+    parser.add_argument("--from-csv", action="store_true",
+                        help="fit nothing: summarise and plot the rows in --csv")
     args = parser.parse_args(argv)
-    mode = "smoke" if args.smoke else "full" if args.full else "default"
+    out = args.out or f"controls_{args.setting}.png"
+    csv = args.csv or out.rsplit(".", 1)[0] + ".csv"
     seeds = args.seeds[:1] if args.smoke else args.seeds
+    methods = list(dict.fromkeys(args.methods))
+    if "small_dense" in methods and "imp" not in methods:
+        parser.error("small_dense is sized on the IMP ticket; add imp to --methods")
+    jobs = [(group, seed) for seed in seeds for group in
+            ([m for m in g if m in methods] for g in JOBS) if group]
 
+    overrides = {}
+    if args.levels is not None:
+        overrides["max_levels"] = args.levels
+    if args.noise_model is not None:
+        overrides["noise_model"] = args.noise_model
     start = time.perf_counter()
-    jobs = [(method, seed) for method in METHODS for seed in seeds]
-    paths = pd.concat(Parallel(n_jobs=1 if args.smoke else args.n_jobs)(
-        delayed(fit_one)(mode, method, seed, args.levels) for method, seed in jobs),
-        ignore_index=True)
-    summary = summarise(paths)
-    print(f"\nclean test set, validation-chosen ticket; {len(seeds)} seed(s), "
-          f"{time.perf_counter() - start:.0f} s in all")
-    print(summary.to_markdown(index=False) if _has_tabulate() else summary.to_string(index=False))
-    curves = paths.pivot_table(index=["level", "n_params"], columns="method", sort=False,
-                               values=["test_accuracy", "test_ece"], aggfunc="mean")
-    print("\nclean test accuracy and ECE at every level, mean over seeds (matched densities)")
-    print(curves.round(3).to_string())
-    plot(paths, args.out)
-    csv = str(args.out).rsplit(".", 1)[0] + ".csv"
-    paths.to_csv(csv, index=False)
-    print(f"\nfigure saved to {args.out}, every level of every run to {csv}")
-    return summary, paths
+    done = []
+    if args.resume and os.path.exists(csv):
+        # Keep the finished jobs of an interrupted run; fit only the others.
+        done = [pd.read_csv(csv)]
+        finished = set(zip(done[0].method, done[0].seed))
+        jobs = [(g, s) for g, s in jobs if not all((m, s) in finished for m in g)]
+        # A job runs whole again (small_dense needs its IMP fit): drop its old rows.
+        rerun = set((m, s) for g, s in jobs for m in g)
+        keep = [(m, s) not in rerun and m in methods and s in seeds
+                for m, s in zip(done[0].method, done[0].seed)]
+        done[0] = done[0][keep]
+        print(f"resuming from {csv}: {len(jobs)} job(s) left")
+    if not args.from_csv:
+        fits = Parallel(n_jobs=1 if args.smoke else args.n_jobs, return_as="generator")(
+            delayed(run_job)(args.setting, group, seed, args.smoke, overrides)
+            for group, seed in jobs)
+        for part in fits:
+            done.append(part)
+            # Written after every job, so an interrupted run loses only the
+            # jobs in flight (rerun with --resume).
+            pd.concat(done, ignore_index=True).to_csv(csv, index=False)
+    else:
+        done = [pd.read_csv(csv)]
+    results = pd.concat(done, ignore_index=True)
+    order = {m: i for i, m in enumerate(methods)}
+    results = results.sort_values(["method", "seed", "level"], key=lambda c: c.map(
+        order) if c.name == "method" else c, kind="stable").reset_index(drop=True)
+    metric_names = ["test_accuracy", "test_ece", "test_log_loss"]
+    metric_names += [c for c in ("kl", "kl_clean") if c in results]
 
-
-def _has_tabulate():
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    print(f"\nsetting {args.setting}: {len(seeds)} seed(s), {NOISE:.0%} label noise, "
+          f"clean test labels, validation-chosen rows; {time.perf_counter() - start:.0f} s "
+          f"in all")
+    print(summarise(results, metric_names).to_string(index=False))
+    print("\npaired per-seed differences at the chosen rows (mean ± std), with the verdict")
+    print(paired(results, metric_names).to_string(index=False))
+    results.to_csv(csv, index=False)
+    panels = ["test_accuracy", "test_ece"] + (["kl"] if "kl" in results else [])
+    disp = ControlsDisplay.from_results(results, metrics=panels, name=args.setting)
+    disp.figure_.tight_layout()
+    disp.figure_.savefig(out, dpi=90)
+    print(f"\nfigure saved to {out}, every row of every fit to {csv}")
+    return results
 
 
 if __name__ == "__main__":

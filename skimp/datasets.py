@@ -301,6 +301,33 @@ def read_idx(filename):
     return data.astype(dtype.newbyteorder("="))
 
 
+def _check_labels(labels, where, dataset):
+    """``labels`` as int64 classes 0..9, or a ValueError naming ``where``.
+
+    Whole-number floats pass; anything else that is not an integer (1.7,
+    NaN, strings) is refused rather than truncated or cast.
+    """
+    fix = (f"{dataset} labels are the integers 0 to 9; the file is corrupt or "
+           f"not a {dataset} file")
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            raise ValueError(f"{where} holds labels that are not integers, such as "
+                             f"{labels[~whole][0].item()!r}. {fix}.")
+    elif labels.dtype.kind not in "iu":
+        example = labels.flat[0].item() if labels.size else None
+        raise ValueError(f"{where} holds labels of type {labels.dtype}, such as "
+                         f"{example!r}, not integers. {fix}.")
+    outside = (labels < 0) | (labels > 9)
+    if outside.any():
+        values = np.unique(labels[outside])
+        shown = ", ".join(str(v) for v in values[:5].tolist()) + (", ..." if len(values) > 5
+                                                                    else "")
+        raise ValueError(f"{where} holds labels outside 0..9 ({shown}; {outside.sum()} of "
+                         f"{labels.size}). {fix}.")
+    return labels.astype(np.int64)
+
+
 def _find_idx(folder, stem, kind, dataset, hint):
     """Path of ``stem`` in ``folder`` under any of the usual spellings."""
     # "train-images-idx3-ubyte" (Fashion-MNIST, most MNIST mirrors) and
@@ -329,14 +356,15 @@ def _load_idx_pair(folder, subset, dataset, hint):
     for part in parts:
         image_stem, label_stem = _IDX_STEMS[part]
         images = read_idx(_find_idx(folder, image_stem, "idx3", dataset, hint))
-        labels = read_idx(_find_idx(folder, label_stem, "idx1", dataset, hint))
+        label_file = _find_idx(folder, label_stem, "idx1", dataset, hint)
+        labels = read_idx(label_file)
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise ValueError(
                 f"{dataset} files in {str(folder)!r} disagree: images of shape "
                 f"{images.shape}, labels of shape {labels.shape}."
             )
         Xs.append(images.reshape(len(images), -1))
-        ys.append(labels)
+        ys.append(_check_labels(labels, str(label_file), dataset))
     X = np.concatenate(Xs).astype(np.float32)
     # Pixels are 0..255 bytes; other type codes are taken as already scaled.
     if Xs[0].dtype == np.uint8:
@@ -370,6 +398,9 @@ def load_fashion_mnist(path=None, *, subset="train"):
     ------
     FileNotFoundError
         If a file is missing; the message says which and how to get them.
+    ValueError
+        If a file is corrupt, the images and labels disagree in number, or
+        a label is not an integer in 0..9; the message names the file.
 
     Examples
     --------
@@ -408,6 +439,14 @@ def load_mnist(path, *, subset="train"):
         Pixels, flattened and scaled to [0, 1].
     y : ndarray of shape (n_samples,), dtype int64
         Digits 0 to 9.
+
+    Raises
+    ------
+    FileNotFoundError
+        If a file is missing.
+    ValueError
+        If a file is corrupt, the images and labels disagree in number, or
+        a label is not an integer in 0..9; the message names the file.
 
     Examples
     --------
@@ -457,27 +496,41 @@ def _cifar10_folder(path):
 
 def _read_cifar10_batch(file):
     """Images of shape (n, 3072) as uint8 and labels of shape (n,) of one batch."""
-    with open(file, "rb") as f:
+    raw = Path(file).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        raise ValueError(
+            f"{str(file)!r} is gzip-compressed, but CIFAR-10 batches are plain "
+            f"pickles: extract cifar-10-python.tar.gz (tar xzf) and pass the "
+            f"extracted files, not compressed ones.")
+    try:
         # The batches are Python 2 pickles of byte-string keys.
-        batch = pickle.load(f, encoding="bytes")
+        batch = pickle.loads(raw, encoding="bytes")
+    except MemoryError:
+        raise
+    except Exception as exc:  # any unpickling failure: name the file, not pickle's internals
+        raise ValueError(
+            f"{str(file)!r} cannot be read as a CIFAR-10 batch: it is truncated or "
+            f"not a pickle ({type(exc).__name__}: {exc}). Extract it again from "
+            f"cifar-10-python.tar.gz.") from exc
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise ValueError(
             f"{str(file)!r} is not a CIFAR-10 batch: expected a pickled dict with "
             f"keys b'data' and b'labels', got {keys}. Use the python version of "
             f"CIFAR-10 (cifar-10-python.tar.gz).")
-    data = np.asarray(batch[b"data"])
-    labels = np.asarray(batch[b"labels"])
+    try:
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"])
+    except ValueError as exc:  # ragged lists
+        raise ValueError(f"{str(file)!r} is not a CIFAR-10 batch: its b'data' or "
+                         f"b'labels' is not an array ({exc}).") from exc
     if (data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072
             or labels.shape != (len(data),)):
         raise ValueError(
             f"{str(file)!r} is not a CIFAR-10 batch: b'data' must be uint8 of shape "
             f"(n, 3072) and b'labels' n long; got {data.dtype} data of shape "
             f"{data.shape} and labels of shape {labels.shape}.")
-    if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"{str(file)!r} holds labels outside 0..9: "
-                         f"{labels.min()} to {labels.max()}.")
-    return data, labels
+    return data, _check_labels(labels, repr(str(file)), "CIFAR-10")
 
 
 def load_cifar10(path=None, *, subset="train"):
@@ -517,7 +570,9 @@ def load_cifar10(path=None, *, subset="train"):
         If the folder or a batch is missing; the message says where to put
         the files and which environment variable to set.
     ValueError
-        If a file is not a CIFAR-10 batch, or ``subset`` is unknown.
+        If a file is not a CIFAR-10 batch (truncated, compressed, another
+        pickle, labels that are not integers in 0..9), or ``subset`` is
+        unknown; the message names the file.
 
     Examples
     --------

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from skorch.callbacks import LRScheduler
+from skorch.helper import predefined_split
 
 from skimp.masks import Mask
 from skimp.metrics import expected_calibration_error
@@ -175,6 +176,13 @@ class ImpRunner:
         self.path = {key: [] for key in PATH_KEYS}
         self.states = []
         self._progress_started = False
+        # User callbacks see the validation split as skorch's dataset_valid
+        # (valid_loss in the history, EpochScoring on it, Checkpoint
+        # monitors), as they would in skorch; without callbacks nothing
+        # reads it, so the lean loop skips the per-epoch validation pass.
+        self._valid_split = None
+        if net.callbacks:
+            self._valid_split = predefined_split(net.get_dataset(data[2], data[3]))
 
     def prepare_level(self, level):
         """Prune, restart the survivors and reset the optimizer before ``level``.
@@ -266,6 +274,9 @@ class ImpRunner:
         return {k: v.detach().to(device) for k, v in fresh.state_dict().items()}
 
     def _fit_epochs(self, X, y, epochs, level):
+        # Set only while training, so the fitted net does not carry the
+        # validation tensors around.
+        self.net.train_split = self._valid_split
         try:
             self.net.fit_loop(X, y, epochs=epochs)
         except FloatingPointError as exc:
@@ -285,6 +296,8 @@ class ImpRunner:
                 f"batch_size={self.net.batch_size}. Pass "
                 f"iterator_train__drop_last=True to skip it, or change "
                 f"batch_size.") from exc
+        finally:
+            self.net.train_split = None
 
     def evaluate_level(self, level, fit_time):
         """Append ``level``'s row to the path and keep its weights."""
@@ -383,9 +396,15 @@ class ImpRunner:
         return {key: self.path[key][level] for key in PATH_KEYS}
 
     def _record(self):
-        """Everything needed to continue bit-exactly after the last level."""
+        """Everything needed to continue bit-exactly after the last level.
+
+        On CUDA the record holds the device's generator too: Dropout and
+        transforms such as :class:`skimp.transforms.RandomCropFlip` draw
+        from it, so a resumed level must start it where the uninterrupted
+        run had it.
+        """
         state = self.states[-1]
-        return {
+        record = {
             "mask": {n: {"bits": torch.from_numpy(bits), "shape": list(shape)}
                      for n, (shape, bits) in state.mask_bits.items()},
             "weights": state.weights,
@@ -393,6 +412,10 @@ class ImpRunner:
             "batch_rng": self.net.iterator_train__generator.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
+        device = torch.device(self.net.device)
+        if device.type == "cuda":
+            record["cuda_rng"] = torch.cuda.get_rng_state(device)
+        return record
 
     def _resume_level(self, level):
         """Load ``level`` from the store; False when it is absent or unusable."""
@@ -400,10 +423,19 @@ class ImpRunner:
         if loaded is None:
             return False
         record, row = loaded
+        device = torch.device(self.net.device)
         try:
             bits = {n: (tuple(m["shape"]), m["bits"].numpy()) for n, m in record["mask"].items()}
             state = LevelState(level, bits, record["weights"])
             _check_fits(state, record["rewind"], self.net.module_, self.mask)
+            cuda_rng = None
+            if device.type == "cuda":
+                # A CUDA run cannot continue bit-exactly without the device's
+                # generator: a record without it is recomputed, not trusted.
+                if "cuda_rng" not in record:
+                    raise ValueError("it holds no state of the CUDA generator, which "
+                                     "a run on CUDA needs to continue exactly")
+                cuda_rng = record["cuda_rng"]
         except (KeyError, TypeError, ValueError) as exc:
             warnings.warn(f"Checkpoint of IMP level {level} in {self.store.path} does not "
                           f"fit this network ({exc}); recomputing from that level.",
@@ -412,11 +444,12 @@ class ImpRunner:
         self.states.append(state)
         for key in PATH_KEYS:
             self.path[key].append(row[key])
-        device = self.net.device
         self.rewind_state = {k: v.to(device) for k, v in record["rewind"].items()}
         self.load_level(level)
         self.net.iterator_train__generator.set_state(record["batch_rng"])
         torch.set_rng_state(record["torch_rng"])
+        if cuda_rng is not None:
+            torch.cuda.set_rng_state(cuda_rng, device)
         return True
 
     def load_level(self, level):

@@ -38,8 +38,10 @@ import os
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EpochTimer
+from skorch.dataset import Dataset
 
-__all__ = ["MaskedNet", "TensorBatches", "build_net", "resolve_threads", "torch_threads"]
+__all__ = ["MaskedNet", "TensorBatches", "TensorDataset", "build_net", "resolve_threads",
+           "torch_threads"]
 
 #: Multiply-adds per training batch (weights x batch size) from which
 #: ``n_threads="auto"`` lets a fit use several threads; below it, thread
@@ -48,12 +50,34 @@ __all__ = ["MaskedNet", "TensorBatches", "build_net", "resolve_threads", "torch_
 AUTO_THREADS_MIN_WORK = 2**24
 
 
+class TensorDataset(Dataset):
+    """A skorch ``Dataset`` of tensors already on the device.
+
+    It is a skorch dataset, so skorch's callbacks (``EpochScoring``, ...)
+    read its ``X`` and ``y`` as they read any skorch dataset, and it exposes
+    ``tensors`` as ``torch.utils.data.TensorDataset`` does, which is what
+    :class:`TensorBatches` slices.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+    y : torch.Tensor or None, default=None
+    """
+
+    def __init__(self, X, y=None):
+        super().__init__(X, y)
+
+    @property
+    def tensors(self):
+        return (self.X,) if self.y is None else (self.X, self.y)
+
+
 class TensorBatches:
     """Minibatches sliced from tensors already on the device.
 
     Parameters
     ----------
-    dataset : torch.utils.data.TensorDataset
+    dataset : TensorDataset or torch.utils.data.TensorDataset
         Holds ``X`` and, for training, ``y``.
     batch_size : int
         Rows per batch; the last batch may be smaller.
@@ -145,10 +169,10 @@ class MaskedNet(NeuralNetClassifier):
             torch._foreach_mul_(params, keeps)
 
     def get_dataset(self, X, y=None):
+        if isinstance(X, torch.utils.data.Dataset):
+            return X  # as skorch does: a dataset is used as it is
         X = torch.as_tensor(X, device=self.device)
-        if y is None:
-            return torch.utils.data.TensorDataset(X)
-        return torch.utils.data.TensorDataset(X, torch.as_tensor(y, device=self.device))
+        return TensorDataset(X, None if y is None else torch.as_tensor(y, device=self.device))
 
     def train_step(self, batch, **fit_params):
         # Straight to module_ and criterion_: skorch's train_step_single would
@@ -161,11 +185,12 @@ class MaskedNet(NeuralNetClassifier):
         if self.batch_transform is not None:
             Xi = self.batch_transform(Xi)
         self.optimizer_.zero_grad(set_to_none=True)
-        loss = self.criterion_(self.module_(Xi, **fit_params), yi)
+        y_pred = self.module_(Xi, **fit_params)
+        loss = self.criterion_(y_pred, yi)
         loss.backward()
         self.optimizer_.step()
         self.apply_mask()
-        return {"loss": loss}
+        return {"loss": loss, "y_pred": y_pred}
 
     def _batch_callbacks(self):
         """The callbacks that act on batches, such as a per-batch LR schedule."""
@@ -184,9 +209,12 @@ class MaskedNet(NeuralNetClassifier):
         for batch in iterator:
             if notify_batches:
                 self.notify("on_batch_begin", batch=batch, training=training)
-            loss = step_fn(batch, **fit_params)["loss"].detach()
+            step = step_fn(batch, **fit_params)
+            loss = step["loss"].detach()
             if notify_batches:
-                self.notify("on_batch_end", batch=batch, training=training, loss=loss)
+                # The hook gets what skorch's gives it: the batch, the mode and
+                # the step's outputs (loss, y_pred).
+                self.notify("on_batch_end", batch=batch, training=training, **step)
             # Keep the loss tensors; summing them per batch would cost
             # tensor ops (and, on CUDA, nothing is synced until the end).
             losses.append(loss)

@@ -9,6 +9,7 @@ GPU.
 """
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,8 @@ class RandomCropFlip:
     Parameters
     ----------
     padding : int, default=4
-        Zero padding on each side; offsets are drawn in ``[0, 2 * padding]``.
+        Zero padding on each side, at least 0; offsets are drawn in
+        ``[0, 2 * padding]``. ``0`` turns the crop off.
     flip : bool, default=True
         Mirror half of the images horizontally.
     image_shape : tuple of int, default=None
@@ -36,6 +38,11 @@ class RandomCropFlip:
         of images, shaped ``(n, channels, height, width)``; with it, flat
         batches ``(n, channels * height * width)`` are reshaped, transformed
         and flattened back, for networks that take flat X in a Pipeline.
+
+    Raises
+    ------
+    ValueError
+        If ``padding`` is not an integer >= 0.
 
     Examples
     --------
@@ -50,6 +57,17 @@ class RandomCropFlip:
     flip: bool = True
     image_shape: tuple = None
 
+    def __post_init__(self):
+        # At construction, not at the first batch: a bad value would
+        # otherwise surface mid-fit, inside F.pad, or (a negative one) turn
+        # the crop off without a word. bool is an int subclass; it is refused.
+        p = self.padding
+        if not isinstance(p, Integral) or isinstance(p, bool) or p < 0:
+            raise ValueError(
+                f"RandomCropFlip(padding={p!r}): padding must be an int >= 0, the "
+                f"pixels of zero padding on each side; pass e.g. padding=4, or "
+                f"padding=0 for no crop.")
+
     def __call__(self, X):
         flat = self.image_shape is not None
         images = X.reshape(len(X), *self.image_shape) if flat else X
@@ -58,7 +76,7 @@ class RandomCropFlip:
                 f"RandomCropFlip takes batches of images (n, channels, height, width); "
                 f"got shape {tuple(X.shape)}. For flat rows pass image_shape="
                 f"(channels, height, width).")
-        out = self._crop(images) if self.padding > 0 else images
+        out = self._crop(images) if self.padding else images
         if self.flip:
             mirrored = torch.rand(len(out), device=out.device) < 0.5
             out = torch.where(mirrored[:, None, None, None], out.flip(-1), out)

@@ -1,9 +1,12 @@
 """Checkpoints, resume after SIGKILL, Ctrl-C and portability."""
 
+import functools
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -266,3 +269,238 @@ def test_a_stored_level_that_does_not_fit_is_recomputed(digits, tmp_path):
                                             r"hidden.0.weight has shape \(8, 64\)"):
         resumed = fast_clf(checkpoint_dir=large).fit(X, y)
     assert_same_fit(resumed, fast_clf().fit(X, y), X)
+
+
+# -- keys of callables, classes and tensors ------------------------------------
+
+
+def scaled(s):
+    def transform(X):
+        return X * s
+    return transform
+
+
+LOOP = [lambda X, s=s: X * s for s in (0.5, 2.0)]
+ONE_LINE = [lambda X: X * 0.5, lambda X: X * 2.0]
+
+
+def scale(X, s):
+    return X * s
+
+
+class Scale:
+    def __init__(self, s):
+        self.s = s
+
+    def __call__(self, X):
+        return X * self.s
+
+
+class Scaler:
+    def __init__(self, s):
+        self.s = s
+
+    def apply(self, X):
+        return X * self.s
+
+
+# Classes as a notebook cell defines them, before and after an edit of one
+# constant: both have this module's name and the same qualified name.
+SET_LR = """
+from skorch.callbacks import Callback
+class SetLR(Callback):
+    def on_epoch_begin(self, net, **kwargs):
+        for group in net.optimizer_.param_groups:
+            group["lr"] = {}
+"""
+JITTER = """
+from dataclasses import dataclass
+@dataclass(frozen=True)
+class Jitter:
+    scale: float = 1.0
+    def __call__(self, X):
+        return X * self.scale * {}
+"""
+TUNED_SGD = """
+import torch
+class TunedSGD(torch.optim.SGD):
+    def __init__(self, params, lr, **kwargs):
+        super().__init__(params, lr=lr * {}, **kwargs)
+"""
+
+
+def edited(source, value):
+    namespace = {"__name__": __name__}
+    exec(source.format(value), namespace)
+    (cls,) = (v for v in namespace.values() if isinstance(v, type) and v.__module__ == __name__)
+    return cls
+
+
+def transition(column):
+    """A 40-class noise model; row 20, which repr elides, sends noise to ``column``."""
+    T = torch.full((40, 40), 0.5 / 39, dtype=torch.float64)
+    T.fill_diagonal_(0.5)
+    T[20] = 0.0
+    T[20, 20] = T[20, column] = 0.5
+    return T
+
+
+def twice_defined(folder):
+    """Two classes ``Net`` in one file; the first kept under another name."""
+    source = NET_V1 + "\nFirstNet = Net\n" + NET_V1.replace("relu()", "tanh()")
+    load_net_class(folder, source, name=f"twice_{folder.name}")
+    module = sys.modules[f"twice_{folder.name}"]
+    return module.FirstNet, module.Net
+
+
+def differing_settings(case, tmp_path):
+    """Two settings that train differently, and the data to fit them on."""
+    if case == "class defined twice in one file":
+        first, second = twice_defined(tmp_path)
+        return dict(module=first), dict(module=second), None
+    if case == "large tensors":
+        rng = np.random.RandomState(0)
+        data = rng.standard_normal((800, 8)), np.arange(800) % 40
+        return (dict(noise_model=transition(21), label_noise=0.5),
+                dict(noise_model=transition(22), label_noise=0.5), data)
+    a, b = {
+        "closures": (scaled(0.5), scaled(2.0)),
+        "loop lambdas with a default": tuple(LOOP),
+        "two lambdas on one line": tuple(ONE_LINE),
+        "partials": (functools.partial(scale, s=0.5), functools.partial(scale, s=2.0)),
+        "callable objects": (Scale(0.5), Scale(2.0)),
+        "bound methods": (Scaler(0.5).apply, Scaler(2.0).apply),
+        "edited callback class": ([edited(SET_LR, 0.1)()], [edited(SET_LR, 1e-6)()]),
+        "edited transform class": (edited(JITTER, 0.5)(), edited(JITTER, 2.0)()),
+        "edited optimizer class": (edited(TUNED_SGD, 0.5), edited(TUNED_SGD, 2.0)),
+    }[case]
+    name = {"edited callback class": "callbacks",
+            "edited optimizer class": "optimizer"}.get(case, "train_transform")
+    return {name: a}, {name: b}, None
+
+
+@pytest.mark.parametrize("case", [
+    "closures", "loop lambdas with a default", "two lambdas on one line", "partials",
+    "callable objects", "bound methods", "edited callback class", "edited transform class",
+    "edited optimizer class", "class defined twice in one file", "large tensors"])
+def test_settings_that_train_differently_never_share_levels(digits, tmp_path, case):
+    a, b, data = differing_settings(case, tmp_path)
+    X, y = digits if data is None else data
+    assert run_key_of(fast_clf(**a), X, y) != run_key_of(fast_clf(**b), X, y)
+    ckpt = tmp_path / "ckpt"
+    first = fast_clf(checkpoint_dir=ckpt, **a).fit(X, y)
+    second = fast_clf(checkpoint_dir=ckpt, **b).fit(X, y)
+    plain = fast_clf(**b).fit(X, y)
+    # The two settings do train differently, so reusing a's levels would show.
+    assert not np.array_equal(first.predict_proba(X), plain.predict_proba(X))
+    assert len(list(ckpt.iterdir())) == 2
+    assert_same_fit(second, plain, X)
+
+
+def test_a_class_defined_twice_in_one_file_gets_its_own_architecture(tmp_path):
+    from skimp.checkpoints import describe_architecture
+
+    first, second = twice_defined(tmp_path)
+    assert first.__qualname__ == second.__qualname__ and first.__module__ == second.__module__
+    assert describe_architecture(first()) != describe_architecture(second())
+    assert describe_architecture(second()) == describe_architecture(second())
+
+
+def test_tensors_are_keyed_by_their_bytes(digits):
+    X, y = digits
+    key = {column: run_key({"noise_model": transition(column)}, X, y) for column in (21, 22)}
+    assert key[21] != key[22]
+    assert key[21] == run_key({"noise_model": transition(21)}, X, y)
+    # Also when the values sit in another dtype or shape.
+    base = torch.zeros(4, 4)
+    assert len({run_key({"w": t}, X, y) for t in
+                (base, base.double(), base.reshape(2, 8), base.to(torch.bfloat16))}) == 4
+
+
+def test_equal_settings_share_a_key(digits):
+    X, y = digits
+    pairs = [(scaled(0.5), scaled(0.5)), (Scale(0.5), Scale(0.5)),
+             (Scaler(0.5).apply, Scaler(0.5).apply),
+             (functools.partial(scale, s=0.5), functools.partial(scale, s=0.5)),
+             (edited(JITTER, 0.5)(), edited(JITTER, 0.5)())]
+    for a, b in pairs:
+        assert run_key({"train_transform": a}, X, y) == run_key({"train_transform": b}, X, y)
+
+
+def test_equal_settings_reuse_levels_across_processes(tmp_path):
+    """Run tests/fit_for_keys.py twice; the second run loads every setting's levels."""
+    script = ROOT / "tests" / "fit_for_keys.py"
+    reports = []
+    for run, hash_seed in enumerate(("1", "2")):
+        # Other string hashes: a set's order must not reach the key.
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": hash_seed}
+        out = tmp_path / f"run{run}.json"
+        subprocess.run([sys.executable, script, tmp_path / "ckpt", out], env=env, check=True,
+                       capture_output=True, text=True)
+        reports.append(json.loads(out.read_text()))
+    first, second = reports
+    assert set(first) == set(second) and len(first) == 12
+    for setting in first:
+        assert first[setting]["warnings"] == [], setting
+        assert len(first[setting]["keys"]) == 1, setting
+        # The same key folder, and the levels loaded from it with their times.
+        assert second[setting] == first[setting], setting
+
+
+def test_a_value_without_a_stable_description_warns_and_is_never_reused(digits, tmp_path):
+    X, y = digits
+    lock = threading.Lock()  # its repr is its address, and it has no state to read
+
+    def transform(batch):
+        with lock:
+            return batch
+
+    ckpt = tmp_path / "ckpt"
+    fits = []
+    for _ in range(2):
+        with pytest.warns(UserWarning, match=r"train_transform holds .*lock.*will not be "
+                                             r"reused") as caught:
+            fits.append(fast_clf(train_transform=transform, checkpoint_dir=ckpt).fit(X, y))
+        assert len([w for w in caught if "checkpoint_dir" in str(w.message)]) == 1
+    assert len(list(ckpt.iterdir())) == 2
+    assert not np.array_equal(fits[0].imp_path_["fit_time"], fits[1].imp_path_["fit_time"])
+    assert_same_fit(fits[1], fast_clf(train_transform=transform).fit(X, y), X)
+    # One warning for all such parameters of a fit, naming each.
+    generator = (i for i in range(3))
+    with pytest.warns(UserWarning) as caught:
+        run_key({"train_transform": transform, "iterator_train__sampler": generator}, X, y)
+    assert len(caught) == 1
+    assert "train_transform" in str(caught[0].message)
+    assert "iterator_train__sampler holds a generator" in str(caught[0].message)
+
+
+def test_a_cpu_fit_records_and_restores_only_the_cpu_generators(digits, tmp_path, monkeypatch):
+    # The CUDA generator is recorded on CUDA only (tests/test_cuda.py checks
+    # that a resumed CUDA run matches); a CPU fit must not touch it, which
+    # would initialise CUDA on a machine that has it, or fail on one without.
+    def no_cuda(*args, **kwargs):
+        raise AssertionError("a CPU fit read or set the CUDA generator")
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", no_cuda)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", no_cuda)
+    X, y = digits
+    fast_clf(max_levels=1, checkpoint_dir=tmp_path).fit(X, y)
+    resumed = fast_clf(max_levels=2, checkpoint_dir=tmp_path).fit(X, y)
+    (run,) = tmp_path.iterdir()
+    record, _ = CheckpointStore(tmp_path, run.name).load(1)
+    assert set(record) == {"mask", "weights", "rewind", "batch_rng", "torch_rng"}
+    assert_same_fit(resumed, fast_clf(max_levels=2).fit(X, y), X)
+
+
+def test_a_grid_of_lambdas_on_one_line_can_share_one_checkpoint_dir(digits, tmp_path):
+    X, y = digits
+    grid = {"train_transform": [lambda X: X * 0.5, lambda X: X * 2.0]}
+    plain = GridSearchCV(fast_clf(), grid, cv=2).fit(X, y)
+    shared = GridSearchCV(fast_clf(checkpoint_dir=tmp_path), grid, cv=2).fit(X, y)
+    scores = [f"split{i}_test_score" for i in range(2)]
+    # The two lambdas score differently, so sharing levels would show.
+    assert plain.cv_results_["split0_test_score"][0] != plain.cv_results_["split0_test_score"][1]
+    for key in scores:
+        np.testing.assert_array_equal(shared.cv_results_[key], plain.cv_results_[key])
+    # One folder per setting and fold, and one for the refit.
+    assert len(list(tmp_path.iterdir())) == 5

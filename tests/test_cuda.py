@@ -139,3 +139,39 @@ def test_resnet20_trains_on_cuda():
                    iterator_train__drop_last=True).fit(X, y)
     assert next(clf.net_.module_.parameters()).device.type == "cuda"
     assert clf.predict_proba(X[:7]).shape == (7, 10)
+
+
+class DropoutMLP(torch.nn.Module):
+    """An MLP with Dropout, which draws from the CUDA generator at every step."""
+
+    unpruned_layers = ("output",)
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = torch.nn.Linear(64, 32)
+        self.dropout = torch.nn.Dropout(0.3)
+        self.output = torch.nn.Linear(32, 10)
+
+    def forward(self, X):
+        return self.output(self.dropout(self.hidden(X).relu()))
+
+
+def test_resumed_cuda_run_with_dropout_and_augmentation_matches_an_uninterrupted_one(
+        digits, tmp_path):
+    from skimp.checkpoints import CheckpointStore
+    from skimp.transforms import RandomCropFlip
+
+    X, y = digits
+    params = dict(module=DropoutMLP, device="cuda", max_epochs=4,
+                  train_transform=RandomCropFlip(padding=1, image_shape=(1, 8, 8)))
+    uninterrupted = fast_clf(max_levels=3, **params).fit(X, y)
+    # A run stopped after level 1, then resumed from its checkpoints.
+    fast_clf(max_levels=1, checkpoint_dir=tmp_path, **params).fit(X, y)
+    resumed = fast_clf(max_levels=3, checkpoint_dir=tmp_path, **params).fit(X, y)
+    (run,) = tmp_path.iterdir()
+    record, _ = CheckpointStore(tmp_path, run.name).load(1)
+    assert record["cuda_rng"].dtype == torch.uint8 and record["cuda_rng"].numel() > 0
+    for key in ("n_params", "train_loss", "val_loss", "val_accuracy"):
+        np.testing.assert_array_equal(resumed.imp_path_[key], uninterrupted.imp_path_[key],
+                                      err_msg=key)
+    np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))

@@ -230,6 +230,30 @@ def test_loaders_read_a_folder(tmp_path, sep, gz, loader):
     np.testing.assert_array_equal(y_all, np.concatenate([y, y_test]))
 
 
+@pytest.mark.parametrize("loader", [load_fashion_mnist, load_mnist])
+@pytest.mark.parametrize("part, subset", [("train", "train"), ("t10k", "test")])
+def test_labels_outside_0_to_9_name_the_file(tmp_path, loader, part, subset):
+    arrays = _fake_set(tmp_path / "d")
+    labels = arrays[part][1].copy()
+    labels[1], labels[-1] = 200, 255
+    _write_idx(tmp_path / "d" / f"{part}-labels-idx1-ubyte", labels)
+    with pytest.raises(ValueError, match=rf"{part}-labels-idx1-ubyte holds labels outside "
+                                         rf"0\.\.9 \(200, 255; 2 of"):
+        loader(tmp_path / "d", subset=subset)
+
+
+def test_idx_labels_that_are_not_integers_name_the_file(tmp_path):
+    _fake_set(tmp_path / "d")
+    _write_idx(tmp_path / "d" / "train-labels-idx1-ubyte",
+               np.array([0, 1, 2.5, 3, 4, 5], dtype=np.float32))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte holds labels that are "
+                                         r"not integers, such as 2\.5\."):
+        load_fashion_mnist(tmp_path / "d")
+    # Whole numbers stored as floats are the classes they spell.
+    _write_idx(tmp_path / "d" / "train-labels-idx1-ubyte", np.arange(6, dtype=np.float64))
+    np.testing.assert_array_equal(load_fashion_mnist(tmp_path / "d")[1], np.arange(6))
+
+
 def test_loader_rejects_bad_subset(tmp_path):
     _fake_set(tmp_path / "d")
     with pytest.raises(ValueError, match="subset"):
@@ -370,6 +394,48 @@ def test_cifar10_rejects_files_that_are_not_batches(tmp_path, content, match):
     with pytest.raises(ValueError, match=match) as info:
         load_cifar10(tmp_path, subset="test")
     assert "test_batch" in str(info.value)
+
+
+def _batch_bytes(labels=(0, 1)):
+    data = np.zeros((len(labels), 3072), np.uint8)
+    return pickle.dumps({b"data": data, b"labels": list(labels)}, protocol=2)
+
+
+@pytest.mark.parametrize("content, match", [
+    (_batch_bytes()[:-40], "cannot be read as a CIFAR-10 batch: it is truncated"),
+    (_batch_bytes()[:200], "cannot be read as a CIFAR-10 batch: it is truncated"),
+    (b"", "cannot be read as a CIFAR-10 batch: it is truncated"),
+    (gzip.compress(_batch_bytes()), "is gzip-compressed.*extract"),
+], ids=["cut at the end", "cut in the data", "empty", "gzipped"])
+def test_cifar10_truncated_or_compressed_batch_names_the_file(tmp_path, content, match):
+    _fake_cifar10(tmp_path)
+    (tmp_path / "test_batch").write_bytes(content)
+    with pytest.raises(ValueError, match=match) as info:
+        load_cifar10(tmp_path, subset="test")
+    assert "test_batch" in str(info.value)
+
+
+@pytest.mark.parametrize("labels, match", [
+    ([b"cat", b"dog"], r"labels of type \|S3, such as b'cat', not integers"),
+    (["cat", "dog"], r"labels of type <U3, such as 'cat', not integers"),
+    ([1.7, 2.0], r"labels that are not integers, such as 1\.7\."),
+    ([float("nan"), 2.0], r"labels that are not integers, such as nan\."),
+    ([-1, 3], r"labels outside 0\.\.9 \(-1; 1 of 2\)"),
+    ([True, False], r"labels of type bool, such as True"),
+], ids=["bytes", "strings", "1.7", "nan", "negative", "bools"])
+def test_cifar10_labels_must_be_integers_0_to_9(tmp_path, labels, match):
+    _fake_cifar10(tmp_path)
+    (tmp_path / "test_batch").write_bytes(_batch_bytes(labels))
+    with pytest.raises(ValueError, match=match) as info:
+        load_cifar10(tmp_path, subset="test")
+    assert "test_batch" in str(info.value)
+
+
+def test_cifar10_whole_float_labels_are_their_classes(tmp_path):
+    _fake_cifar10(tmp_path)
+    (tmp_path / "test_batch").write_bytes(_batch_bytes([3.0, 9.0]))
+    y = load_cifar10(tmp_path, subset="test")[1]
+    assert y.dtype == np.int64 and y.tolist() == [3, 9]
 
 
 def test_cifar10_rejects_bad_subset(tmp_path):

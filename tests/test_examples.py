@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -141,22 +142,49 @@ def test_noise_width_grid_effect(tmp_path):
     assert (noisy.ticket_ece < noisy.dense_ece).all()
 
 
-def test_controls_smoke(tmp_path, capsys):
+@pytest.mark.parametrize("setting", ["fashion2k", "demo", "sdd", "teacher", "cnn"])
+def test_controls_smoke(setting, tmp_path, capsys):
     pytest.importorskip("matplotlib")
+    if setting == "demo":
+        pytest.importorskip("mnist1d")
     out_png = tmp_path / "controls.png"
-    summary, paths = run_example("plot_controls", ["--smoke", "--out", str(out_png)])
+    results = run_example("plot_controls", ["--setting", setting, "--smoke",
+                                            "--out", str(out_png)])
     out = capsys.readouterr().out
-    assert summary.method.tolist() == ["imp", "random pruning", "reinit", "lr_rewind",
-                                       "imp, pair-flip noise"]
-    # Matched densities: every method removes the same number of weights per level.
-    n_params = paths.pivot_table(index="level", columns="method", values="n_params")
+    methods = ["imp", "random", "reinit", "lr_rewind", "early_stopping", "small_dense"]
+    assert list(dict.fromkeys(results.method)) == methods
+    # Matched densities: every pruning method removes the same weights per level.
+    pruned = results[results.method.isin(methods[:4])]
+    n_params = pruned.pivot_table(index="level", columns="method", values="n_params")
     assert (n_params.nunique(axis=1) == 1).all()
-    # The dense level is the same fit for the first four methods (same seed).
-    dense = paths[(paths.level == 0) & ~paths.method.str.contains("pair-flip")]
-    assert dense.test_accuracy.nunique() == 1
-    for row in summary.itertuples():
-        assert row.method in out and row._5 in out  # the ticket's test accuracy
+    # One chosen row per method, and the printed tables quote them.
+    assert results.groupby("method").chosen.sum().eq(1).all()
+    chosen = results[results.chosen == 1].set_index("method")
+    for method in methods:
+        assert f"{chosen.test_accuracy[method]:.3f} ± 0.000" in out
+    assert "IMP minus" in out and ("kl" in results) == (setting == "teacher")
     assert out_png.stat().st_size > 10_000
+    assert (tmp_path / "controls.csv").is_file()
+
+
+def test_controls_resume_keeps_the_finished_jobs(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    argv = ["--setting", "teacher", "--smoke", "--out", str(tmp_path / "c.png")]
+    first = run_example("plot_controls", [*argv, "--methods", "imp", "early_stopping"])
+    assert set(first.method) == {"imp", "early_stopping"}
+    resumed = run_example("plot_controls", [*argv, "--resume"])
+    assert "resuming from" in capsys.readouterr().out
+    assert list(dict.fromkeys(resumed.method)) == ["imp", "random", "reinit", "lr_rewind",
+                                                  "early_stopping", "small_dense"]
+    kept = resumed[resumed.method.isin(["imp", "early_stopping"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept.drop(columns="fit_time"), first.drop(columns="fit_time"),
+                                  check_dtype=False)
+    # early_stopping was finished, so it was read back, not fitted again.
+    early = resumed.method == "early_stopping"
+    assert resumed.fit_time[early].tolist() == pytest.approx(
+        first.fit_time[first.method == "early_stopping"].tolist(), rel=1e-12)
+    replotted = run_example("plot_controls", [*argv, "--from-csv"])
+    assert replotted.test_accuracy.tolist() == resumed.test_accuracy.tolist()
 
 
 def test_cifar10_resnet20_smoke(tmp_path, capsys):

@@ -79,3 +79,18 @@ def test_augmentation_changes_training_reproducibly(digits):
     plain = fast_clf().fit(X, y)
     np.testing.assert_array_equal(first.predict_proba(X), again.predict_proba(X))
     assert not np.array_equal(first.predict_proba(X), plain.predict_proba(X))
+
+
+@pytest.mark.parametrize("padding", [-2, 1.5, 2.0, True, "4", None])
+def test_padding_must_be_a_non_negative_int(padding):
+    with pytest.raises(ValueError, match=rf"padding={padding!r}.*must be an int >= 0"):
+        RandomCropFlip(padding=padding)
+
+
+def test_padding_accepts_numpy_integers():
+    torch.manual_seed(0)
+    images = torch.rand(4, 1, 6, 6)
+    torch.manual_seed(1)
+    out = RandomCropFlip(padding=np.int64(1))(images)
+    torch.manual_seed(1)
+    assert torch.equal(out, RandomCropFlip(padding=1)(images))

@@ -16,6 +16,9 @@ works without it; install it with ``pip install skimp[plot]``.
   chosen ticket marked.
 * :class:`ConnectivityDisplay`: the first layer's surviving connections per
   input pixel, the heat map lottery-ticket papers show for MNIST.
+* :class:`ControlsDisplay`: test accuracy and ECE of IMP, its controls and
+  the dense baselines against the remaining weights, from
+  :func:`skimp.model_selection.compare_controls`.
 
 As in scikit-learn's displays, the legend label is set with ``name=``; the
 older ``estimator_name=`` still works with a FutureWarning.
@@ -28,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skimp.metrics import _gaps, expected_calibration_error, reliability_curve
 
-__all__ = ["ReliabilityDisplay", "ImpPathDisplay", "ConnectivityDisplay"]
+__all__ = ["ReliabilityDisplay", "ImpPathDisplay", "ConnectivityDisplay", "ControlsDisplay"]
 
 _IMP_PATH_KEYS = ("n_params", "train_accuracy", "val_accuracy", "val_ece")
 
@@ -764,3 +767,6 @@ class ConnectivityDisplay:
         disp = cls(counts, level=level, n_outputs=weight.shape[0] * (
             1 if len(image_shape) == 2 else image_shape[0]), name=name)
         return disp.plot(ax=ax, cmap=cmap, colorbar=colorbar)
+
+
+from skimp.plotting.controls import ControlsDisplay  # noqa: E402
