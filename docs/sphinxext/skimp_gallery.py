@@ -113,9 +113,9 @@ def output_section(script_stem, stems, static=STATIC):
         return "\n".join(lines + _code_heading(script_stem)) + "\n"
     lines = [
         "", "", "Output", "------", "",
-        f"What ``{run}`` (default mode) saved and printed, as committed in "
-        "``docs/_static`` by ``scripts/make_figures.sh``; building the docs "
-        "does not run the example.",
+        f"What ``{run}`` saved and printed, as committed in ``docs/_static`` "
+        "(by ``scripts/make_figures.sh``, which runs the default mode, or the "
+        "commands above); building the docs does not run the example.",
     ]
     for stem in stems:
         if len(stems) > 1:
