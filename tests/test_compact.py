@@ -21,7 +21,7 @@ from skimp.masks import Mask, prunable_parameter_names
 from skimp.modules import MLP, ConvNet, ResNet20
 from skimp.pruning import next_mask
 
-from .conftest import fast_clf
+from ._helpers import fast_clf
 
 TOL = 1e-4
 

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from skimp.metrics import expected_calibration_error, reliability_curve  # noqa: E402
 from skimp.plotting import ImpPathDisplay, ReliabilityDisplay  # noqa: E402
-from tests.conftest import fast_clf  # noqa: E402
+from tests._helpers import fast_clf  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import torch
 from skimp.masks import Mask
 from skimp.modules import MLP
 from skimp.training import MaskedNet, TensorBatches, build_net, torch_threads
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 
 def batches(n=10, batch_size=4, **kwargs):
