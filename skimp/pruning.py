@@ -192,8 +192,8 @@ def prune(mask, scores, fraction, *, scope="global"):
     -----
     Ties are broken by position (a stable sort over the parameters in mask
     order, each flattened), which keeps the counts exact and the result
-    deterministic. With ``|w|`` scores and ``scope="global"`` this is exactly
-    :meth:`skimp.masks.Mask.prune`.
+    deterministic. With ``|w|`` scores and ``scope="global"`` this is the
+    global magnitude pruning of the lottery-ticket papers.
 
     Examples
     --------
@@ -251,7 +251,8 @@ def next_mask(module, mask, fraction, *, criterion="magnitude", scope="global",
     -------
     mask : skimp.masks.Mask
         The next mask, ``new <= mask``. ``criterion="magnitude"`` with
-        ``scope="global"`` gives exactly ``mask.prune(module, fraction)``.
+        ``scope="global"`` is global magnitude pruning: one ranking of
+        ``|w|`` over all layers.
 
     Raises
     ------
@@ -283,8 +284,8 @@ def _drop_lowest(alive, scores, fraction):
     """Copy of the flat ``alive`` without its ``round(fraction * n)`` lowest scores."""
     idx = torch.nonzero(alive).reshape(-1)
     n_prune = int(round(fraction * idx.numel()))
-    # Stable, so equal scores fall in position order: the same tie-breaking as
-    # Mask.prune, and the same mask on every run.
+    # Stable, so equal scores fall in position order: exact counts, and the
+    # same mask on every run.
     order = torch.argsort(scores[idx], stable=True)
     keep = alive.clone()
     keep[idx[order[:n_prune]]] = False
