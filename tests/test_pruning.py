@@ -462,3 +462,16 @@ def test_bad_fraction(fraction):
         next_mask(net, mask, fraction)
     with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\)"):
         prune(mask, compute_scores(net, mask), fraction)
+
+
+def test_module_mask_and_random_state_are_declared_constraints():
+    net, names = _mlp()
+    mask = Mask.ones_like(net, names)
+    with pytest.raises(ValueError, match="'mask' parameter of next_mask"):
+        next_mask(net, mask.tensors, 0.2)
+    with pytest.raises(ValueError, match="'module' parameter of compute_scores"):
+        compute_scores(None, mask)
+    with pytest.raises(ValueError, match="'random_state' parameter of next_mask"):
+        next_mask(net, mask, 0.2, criterion="random", random_state="seed")
+    with pytest.raises(ValueError, match="'mask' parameter of prune"):
+        prune(None, {}, 0.2)
