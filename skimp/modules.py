@@ -111,7 +111,9 @@ def as_images(X, input_shape, owner):
 
     Parameters
     ----------
-    X : torch.Tensor of shape (n, *input_shape) or (n, prod(input_shape))
+    X : torch.Tensor of shape (n, channels, height, width) or (n, n_features)
+        Images of ``input_shape``, or flat rows of
+        ``n_features = prod(input_shape)`` columns.
     input_shape : tuple of int
         ``(channels, height, width)``.
     owner : str
@@ -119,7 +121,7 @@ def as_images(X, input_shape, owner):
 
     Returns
     -------
-    images : torch.Tensor of shape (n, *input_shape)
+    images : torch.Tensor of shape (n, channels, height, width)
 
     Raises
     ------
