@@ -78,7 +78,7 @@ def _sequential_steps(module, prefix=""):
             yield f"{prefix}{name}", child
 
 
-def _own_forward_class(module, method):
+def _defining_class(module, method):
     """The class in ``type(module).__mro__`` that defines ``method``."""
     return next(c for c in type(module).__mro__ if method in vars(c))
 
@@ -92,8 +92,8 @@ def layer_steps(module, kind):
     it; an ``nn.Sequential`` is read through its children.
     """
     if hasattr(module, "layer_sequence"):
-        owner = _own_forward_class(module, "layer_sequence")
-        if _own_forward_class(module, "forward") is not owner:
+        owner = _defining_class(module, "layer_sequence")
+        if _defining_class(module, "forward") is not owner:
             raise unsupported(kind, f"{type(module).__name__} overrides "
                                     f"{owner.__name__}.forward")
         try:
