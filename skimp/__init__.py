@@ -6,7 +6,7 @@ does best on validation data.
 """
 
 from skimp.classifier import PrunedNetClassifier
-from skimp.noise import apply_label_noise, symmetric_label_noise
+from skimp.noise import apply_label_noise
 
-__all__ = ["PrunedNetClassifier", "apply_label_noise", "symmetric_label_noise"]
+__all__ = ["PrunedNetClassifier", "apply_label_noise"]
 __version__ = "0.1.0"
