@@ -23,8 +23,8 @@ Run ``python benchmarks/bench_compact.py [--quick | --smoke]``.
 import argparse
 import io
 import pickle
-import time
 import warnings
+from functools import partial
 
 import common
 import numpy as np
@@ -130,7 +130,8 @@ def layer_sweep(shapes=((300, 784), (100, 300), (10, 100)),
     """Time one layer on a chunk of ``rows`` rows: CSR via embedding_bag, dense,
     and torch's sparse CSR matmul, to choose ``sparse_threshold``.
 
-    Returns a list of dicts with milliseconds per call of each.
+    Returns a list of dicts with the median milliseconds per call of each,
+    every sparse kernel timed alternately with dense.
     """
     generator = torch.Generator().manual_seed(0)
     results = []
@@ -145,18 +146,16 @@ def layer_sweep(shapes=((300, 784), (100, 300), (10, 100)),
                 warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
                 W_csr = W.to_sparse_csr()
 
-            def time_it(fn):
-                fn()
-                start = time.perf_counter()
-                for _ in range(calls):
-                    fn()
-                return (time.perf_counter() - start) / calls * 1e3
-
+            # Each sparse kernel against dense, alternated (common.interleaved).
+            csr_vs_dense = common.ratio_summary(*common.interleaved(
+                partial(csr, h), partial(dense, h), repeats=calls))
+            torch_vs_dense = common.ratio_summary(*common.interleaved(
+                partial(torch.sparse.mm, W_csr, h), partial(dense, h), repeats=calls))
             results.append({
                 "shape": (out_features, in_features), "density": density,
-                "csr_ms": time_it(lambda csr=csr, h=h: csr(h)),
-                "dense_ms": time_it(lambda dense=dense, h=h: dense(h)),
-                "torch_csr_ms": time_it(lambda W_csr=W_csr, h=h: torch.sparse.mm(W_csr, h)),
+                "csr_ms": csr_vs_dense["a_s"] * 1e3,
+                "dense_ms": csr_vs_dense["b_s"] * 1e3,
+                "torch_csr_ms": torch_vs_dense["a_s"] * 1e3,
             })
     return results
 
@@ -292,16 +291,10 @@ def conv_layer_sweep(densities=(0.02, 0.05, 0.1, 0.2, 0.3), images=64, calls=3):
         def sparse_call(layer=layers[True]):
             return [layer(chunk) for chunk in h.split(4)]
 
-        def time_it(fn):
-            fn()
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            return (time.perf_counter() - start) / calls * 1e3
-
+        timed = common.ratio_summary(*common.interleaved(
+            sparse_call, partial(layers[False], h), repeats=calls))
         results.append({"density": density, "images": images,
-                        "sparse_ms": time_it(sparse_call),
-                        "dense_ms": time_it(lambda layer=layers[False]: layer(h))})
+                        "sparse_ms": timed["a_s"] * 1e3, "dense_ms": timed["b_s"] * 1e3})
     return results
 
 

@@ -34,7 +34,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from skimp import PrunedNetClassifier  # noqa: E402
 from skimp.datasets import load_fashion_mnist  # noqa: E402
 from skimp.metrics import calibration_report  # noqa: E402
-from skimp.noise import symmetric_label_noise  # noqa: E402
+from skimp.noise import apply_label_noise  # noqa: E402
 from skimp.plotting import ReliabilityDisplay  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def main(argv=None):
 
     X_pool, X_test, y_pool, y_test = load(args.smoke, args.seed)
     # Every label a model or calibrator sees is noisy; only the test labels are clean.
-    y_pool, _ = symmetric_label_noise(y_pool, 0.2, random_state=args.seed)
+    y_pool, _ = apply_label_noise(y_pool, 0.2, random_state=args.seed)
     X_fit, X_cal, y_fit, y_cal = train_test_split(
         X_pool, y_pool, test_size=0.2, stratify=y_pool, random_state=args.seed)
 

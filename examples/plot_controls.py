@@ -206,7 +206,8 @@ def summarise(results, metric_names):
     chosen = results[results.chosen == 1]
     rows = []
     for method, runs in chosen.groupby("method", sort=False):
-        row = {"method": method, "weights": f"{runs.n_params.mean():,.0f}"}
+        spread = runs.n_params.std(ddof=1) if len(runs) > 1 else 0.0
+        row = {"method": method, "weights": f"{runs.n_params.mean():,.0f} ± {spread:,.0f}"}
         for metric in metric_names:
             row[metric] = _mean_std(runs[metric])
         row["epochs"] = f"{runs.epochs.mean():.0f}"

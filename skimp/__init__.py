@@ -8,9 +8,9 @@ does best on validation data.
 from importlib.metadata import PackageNotFoundError, version
 
 from skimp.classifier import PrunedNetClassifier
-from skimp.noise import apply_label_noise, symmetric_label_noise
+from skimp.noise import apply_label_noise
 
-__all__ = ["PrunedNetClassifier", "apply_label_noise", "symmetric_label_noise"]
+__all__ = ["PrunedNetClassifier", "apply_label_noise"]
 
 # pyproject.toml is the one place the version is written; the installed
 # metadata carries it here. A source tree imported without being installed

@@ -14,11 +14,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skimp import metrics
+from skimp._validation import Interval, StrOptions
 from skimp.checkpoints import CheckpointStore, run_key
 from skimp.compact import compact
 from skimp.imp import ImpRunner
@@ -673,23 +673,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             ``dead_outputs`` (output units or channels with none).
         """
         check_is_fitted(self)
-        mask = self._level_state(self.best_level_ if level is None else level).mask
-        rows = {key: [] for key in ("layer", "shape", "n_weights", "n_alive", "density",
-                                    "dead_inputs", "dead_outputs")}
-        for name, keep in mask.tensors.items():
-            per_output = keep.flatten(1).sum(1)
-            per_input = keep.transpose(0, 1).flatten(1).sum(1)
-            rows["layer"].append(name)
-            rows["shape"].append(tuple(keep.shape))
-            rows["n_weights"].append(keep.numel())
-            rows["n_alive"].append(int(keep.sum()))
-            rows["density"].append(float(keep.sum()) / keep.numel())
-            rows["dead_inputs"].append(int((per_input == 0).sum()))
-            rows["dead_outputs"].append(int((per_output == 0).sum()))
-        summary = {key: np.asarray(values) for key, values in rows.items() if key != "shape"}
-        summary["shape"] = np.empty(len(rows["shape"]), dtype=object)
-        summary["shape"][:] = rows["shape"]
-        return {key: summary[key] for key in rows}
+        return self._level_state(self.best_level_ if level is None else level).mask.summary()
 
     def compact_module(self):
         """The chosen ticket, rebuilt small for fast CPU inference.

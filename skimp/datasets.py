@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import softmax
 from sklearn.utils import check_random_state
 
-from skimp.noise import symmetric_label_noise
+from skimp.noise import apply_label_noise, sample_labels
 
 __all__ = [
     "make_teacher_classification",
@@ -51,14 +51,6 @@ def _teacher_probabilities(X, W1, W2, temperature):
     hidden = (np.maximum(X @ W1, 0.0) - _RELU_MEAN) / _RELU_STD
     logits = _TEACHER_GAIN * (hidden @ W2)
     return softmax(logits / temperature, axis=1)
-
-
-def _sample_rows(p, rng):
-    """Draw one class per row of ``p`` by inverting its cumulative sum."""
-    u = rng.uniform(size=(p.shape[0], 1))
-    # Counting how many cumulative sums lie below u gives the inverse CDF; the
-    # clip guards against a last cumulative sum a rounding error below 1.
-    return np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), p.shape[1] - 1)
 
 
 def _make_teacher(n_samples, n_features, n_classes, teacher_hidden, temperature,
@@ -92,8 +84,8 @@ def _make_teacher(n_samples, n_features, n_classes, teacher_hidden, temperature,
 
     X = rng.standard_normal((n_samples, n_features))
     p = _teacher_probabilities(X, W1, W2, temperature)
-    y_clean = _sample_rows(p, rng)
-    y, _ = symmetric_label_noise(
+    y_clean = sample_labels(p, rng)
+    y, _ = apply_label_noise(
         y_clean, label_noise, n_classes=n_classes, random_state=rng
     )
     # Each row is redrawn with probability about f, uniformly over C classes.
@@ -123,7 +115,7 @@ def make_teacher_classification(n_samples, n_features=20, n_classes=4,
     * The clean conditional is ``p(y|x) = softmax(logits / temperature)``
       and one label per row is sampled from it.
     * Symmetric noise is mixed in with
-      :func:`skimp.noise.symmetric_label_noise` at rate ``label_noise``.
+      :func:`skimp.noise.apply_label_noise` at rate ``label_noise``.
 
     The teacher's width ``teacher_hidden`` sets the difficulty: a wider
     teacher sums more ReLU ridges, so its decision boundary bends in more

@@ -2,8 +2,10 @@
 
 A :class:`Mask` maps parameter names (as in ``module.named_parameters()``) to
 boolean tensors of the same shape. ``True`` means the weight survives. Masks are
-immutable in spirit: :meth:`Mask.prune` returns a new, smaller mask, so the
-sequence of masks that IMP produces shrinks monotonically by construction.
+immutable in spirit: :func:`skimp.pruning.prune` returns a new, smaller mask,
+so the sequence of masks that IMP produces shrinks monotonically by
+construction. :meth:`skimp.training.MaskedNet.apply_mask` zeroes the pruned
+weights of a network.
 """
 
 import numpy as np
@@ -79,10 +81,9 @@ class Mask:
     --------
     >>> import torch
     >>> from skimp.masks import Mask
-    >>> net = torch.nn.Linear(4, 5)
-    >>> mask = Mask.ones_like(net, ["weight"])
-    >>> mask.prune(net, 0.2).n_alive
-    16
+    >>> mask = Mask({"weight": torch.tensor([[True, False], [True, True]])})
+    >>> mask.n_alive, mask.density
+    (3, 0.75)
     """
 
     def __init__(self, tensors):
@@ -109,53 +110,45 @@ class Mask:
         """Fraction of prunable weights that survive."""
         return self.n_alive / self.n_total
 
-    def prune(self, module, fraction):
-        """Global magnitude pruning of ``fraction`` of the *alive* weights.
-
-        All layers compete in one ranking of ``|w|``, so layers with many small
-        weights lose more. Exactly ``round(fraction * n_alive)`` weights are
-        removed; ties at the threshold are broken by position, which keeps the
-        count exact and the result deterministic.
-
-        Parameters
-        ----------
-        module : torch.nn.Module
-            The trained network whose weight magnitudes decide.
-        fraction : float in (0, 1)
-            Fraction of the currently alive weights to remove.
+    def summary(self):
+        """What survives in each masked weight, ready for ``pandas.DataFrame``.
 
         Returns
         -------
-        mask : Mask
-            A new mask; ``self`` is left unchanged.
-        """
-        params = dict(module.named_parameters())
-        names = list(self.tensors)
-        # Dead weights get -1 so they rank below every live |w| >= 0 and are
-        # never counted twice.
-        scores = torch.cat([
-            torch.where(self.tensors[n], params[n].detach().abs(), -1.0).flatten().cpu()
-            for n in names
-        ])
-        n_prune = int(round(fraction * self.n_alive))
-        n_dead = self.n_total - self.n_alive
-        order = torch.argsort(scores, stable=True)
-        keep = torch.ones_like(scores, dtype=torch.bool)
-        keep[order[: n_dead + n_prune]] = False
-        new, start = {}, 0
-        for n in names:
-            old = self.tensors[n]
-            stop = start + old.numel()
-            new[n] = keep[start:stop].view_as(old).to(old.device)
-            start = stop
-        return Mask(new)
+        summary : dict of str to ndarray
+            One entry per masked parameter, in mask order: ``layer``
+            (parameter name), ``shape`` (tuples, dtype object),
+            ``n_weights``, ``n_alive``, ``density``, ``dead_inputs`` (input
+            units or channels, dimension 1, with no surviving weight) and
+            ``dead_outputs`` (output units or channels, dimension 0, with
+            none).
 
-    @torch.no_grad()
-    def apply_(self, module):
-        """Zero the pruned weights of ``module`` in place."""
-        params = dict(module.named_parameters())
+        Examples
+        --------
+        >>> import torch
+        >>> from skimp.masks import Mask
+        >>> mask = Mask({"fc.weight": torch.tensor([[True, False], [False, False]])})
+        >>> table = mask.summary()
+        >>> table["n_alive"].tolist(), table["dead_inputs"].tolist(), table["dead_outputs"].tolist()
+        ([1], [1], [1])
+        """
+        rows = {key: [] for key in ("layer", "shape", "n_weights", "n_alive", "density",
+                                    "dead_inputs", "dead_outputs")}
         for name, keep in self.tensors.items():
-            params[name].mul_(keep)
+            per_output = keep.flatten(1).sum(1)
+            per_input = keep.transpose(0, 1).flatten(1).sum(1)
+            rows["layer"].append(name)
+            rows["shape"].append(tuple(keep.shape))
+            rows["n_weights"].append(keep.numel())
+            rows["n_alive"].append(int(keep.sum()))
+            rows["density"].append(float(keep.sum()) / keep.numel())
+            rows["dead_inputs"].append(int((per_input == 0).sum()))
+            rows["dead_outputs"].append(int((per_output == 0).sum()))
+        summary = {key: np.asarray(values) for key, values in rows.items() if key != "shape"}
+        # An object array of tuples: np.asarray would stack the shapes into a 2-D array.
+        summary["shape"] = np.empty(len(rows["shape"]), dtype=object)
+        summary["shape"][:] = rows["shape"]
+        return {key: summary[key] for key in rows}
 
     def to(self, device):
         """Copy of the mask on ``device``."""

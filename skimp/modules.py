@@ -15,7 +15,14 @@ from numbers import Integral, Real
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MLP", "ConvNet", "ResNet20"]
+from skimp._validation import NotBoolInterval, PositiveInts, validate_parameter_constraints
+
+__all__ = ["MLP", "ConvNet", "ResNet20", "as_images"]
+
+# Constraints shared by the image networks' arguments.
+_AT_LEAST_ONE = [NotBoolInterval(Integral, 1, None, closed="left")]
+_IMAGE_SHAPE = [PositiveInts("(channels, height, width) with positive integers, such as "
+                             "(1, 28, 28) or (3, 32, 32)", length=3)]
 
 
 class MLP(nn.Module):
@@ -65,37 +72,68 @@ class MLP(nn.Module):
             X = layer(X).relu()
         return self.output(X)
 
+    def layer_sequence(self):
+        """The steps of :meth:`forward`, in order.
+
+        Returns
+        -------
+        steps : list of (str or None, torch.nn.Module)
+            Each step's name in ``named_modules()``, so that its weight is
+            ``name + ".weight"``, and the step; ``None`` names a step that
+            ``forward`` applies as a function (here each hidden layer's
+            ReLU), given as a fresh module. Applied in order, the steps
+            compute the same logits as the network.
+
+        Examples
+        --------
+        >>> from skimp.modules import MLP
+        >>> [(name, type(step).__name__) for name, step in MLP(4, 3, (8,)).layer_sequence()]
+        [('hidden.0', 'Linear'), (None, 'ReLU'), ('output', 'Linear')]
+        """
+        steps = []
+        for i, layer in enumerate(self.hidden):
+            steps += [(f"hidden.{i}", layer), (None, nn.ReLU())]
+        return [*steps, ("output", self.output)]
+
 
 # --------------------------------------------------------------------------
 # Image networks
 # --------------------------------------------------------------------------
 
 
-def _check_int(name, value, minimum, owner):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_input_shape(input_shape, owner):
-    """``input_shape`` as a tuple of three positive ints, (channels, height, width)."""
-    try:
-        shape = tuple(input_shape)
-    except TypeError:
-        shape = None
-    if (shape is None or len(shape) != 3
-            or any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in shape)):
-        raise ValueError(
-            f"{owner}: input_shape must be (channels, height, width) with positive "
-            f"integers, such as (1, 28, 28) or (3, 32, 32); got {input_shape!r}.")
-    return tuple(int(s) for s in shape)
-
-
-def _as_images(X, input_shape, owner):
+def as_images(X, input_shape, owner):
     """``X`` as a batch of images of ``input_shape``; flat rows are reshaped.
 
-    Only the batch dimension is left free, so that ``torch.export`` can make
-    it dynamic: ``X.shape[0]`` and ``unflatten``, never ``len(X)``.
+    How the image networks, and the compact ones built from them, take
+    either images or flat rows. Only the batch dimension is left free, so
+    that ``torch.export`` can make it dynamic: ``X.shape[0]`` and
+    ``unflatten``, never ``len(X)``.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n, channels, height, width) or (n, n_features)
+        Images of ``input_shape``, or flat rows of
+        ``n_features = prod(input_shape)`` columns.
+    input_shape : tuple of int
+        ``(channels, height, width)``.
+    owner : str
+        The network's name, for the error message.
+
+    Returns
+    -------
+    images : torch.Tensor of shape (n, channels, height, width)
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is neither, naming both shapes it could have.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skimp.modules import as_images
+    >>> as_images(torch.zeros(2, 12), (3, 2, 2), "net").shape
+    torch.Size([2, 3, 2, 2])
     """
     n_columns = math.prod(input_shape)
     if X.ndim == 2 and X.shape[1] == n_columns:
@@ -180,26 +218,30 @@ class ConvNet(nn.Module):
 
     unpruned_layers = ("output",)
 
+    _parameter_constraints = {
+        "n_classes": _AT_LEAST_ONE,
+        "input_shape": _IMAGE_SHAPE,
+        "n_conv_pairs": _AT_LEAST_ONE,
+        "width": [NotBoolInterval(Real, 0, None, closed="neither")],
+        "hidden_layer_sizes": [PositiveInts("a tuple of integers >= 1")],
+    }
+
     def __init__(self, n_classes, input_shape=(1, 28, 28), *, n_conv_pairs=2, width=1.0,
                  hidden_layer_sizes=(256, 256)):
         super().__init__()
-        owner = "ConvNet"
-        n_classes = _check_int("n_classes", n_classes, 1, owner)
-        self.input_shape = _check_input_shape(input_shape, owner)
-        n_conv_pairs = _check_int("n_conv_pairs", n_conv_pairs, 1, owner)
-        if isinstance(width, bool) or not isinstance(width, Real) or not width > 0:
-            raise ValueError(f"{owner}: width must be a number > 0, got {width!r}.")
-        try:
-            hidden_layer_sizes = tuple(
-                _check_int("hidden_layer_sizes", h, 1, owner) for h in hidden_layer_sizes)
-        except TypeError:
-            raise ValueError(f"{owner}: hidden_layer_sizes must be a tuple of integers "
-                             f">= 1, got {hidden_layer_sizes!r}.") from None
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            dict(n_classes=n_classes, input_shape=input_shape, n_conv_pairs=n_conv_pairs,
+                 width=width, hidden_layer_sizes=hidden_layer_sizes),
+            caller_name=type(self).__name__)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        n_classes, n_conv_pairs = int(n_classes), int(n_conv_pairs)
+        hidden_layer_sizes = tuple(int(h) for h in hidden_layer_sizes)
         channels, height, breadth = self.input_shape
         side = min(height, breadth) // 2 ** n_conv_pairs
         if side < 1:
             raise ValueError(
-                f"{owner}: images of {height}x{breadth} pixels cannot be max-pooled "
+                f"ConvNet: images of {height}x{breadth} pixels cannot be max-pooled "
                 f"{n_conv_pairs} times (each pair halves them); use fewer "
                 f"n_conv_pairs or larger images.")
 
@@ -228,8 +270,34 @@ class ConvNet(nn.Module):
                 nn.init.zeros_(layer.bias)
 
     def forward(self, X):
-        X = _as_images(X, self.input_shape, "ConvNet")
+        X = as_images(X, self.input_shape, "ConvNet")
         return self.output(self.hidden(self.flatten(self.features(X))))
+
+    def layer_sequence(self):
+        """The steps of :meth:`forward`, in order, for flat rows.
+
+        Returns
+        -------
+        steps : list of (str or None, torch.nn.Module)
+            As :meth:`skimp.modules.MLP.layer_sequence`: each step's name in
+            ``named_modules()``, or ``None`` for the reshape of flat rows
+            into images, given as ``nn.Unflatten(1, input_shape)``. Applied
+            in order to flat rows, the steps compute the same logits as the
+            network.
+
+        Examples
+        --------
+        >>> from skimp.modules import ConvNet
+        >>> steps = ConvNet(3, (1, 8, 8), n_conv_pairs=1).layer_sequence()
+        >>> [name for name, _ in steps]  # doctest: +NORMALIZE_WHITESPACE
+        [None, 'features.0', 'features.1', 'features.2', 'features.3', 'features.4',
+         'flatten', 'hidden.0', 'hidden.1', 'hidden.2', 'hidden.3', 'output']
+        """
+        return [(None, nn.Unflatten(1, self.input_shape)),
+                *((f"features.{name}", layer) for name, layer in self.features.named_children()),
+                ("flatten", self.flatten),
+                *((f"hidden.{name}", layer) for name, layer in self.hidden.named_children()),
+                ("output", self.output)]
 
 
 class _BasicBlock(nn.Module):
@@ -310,12 +378,20 @@ class ResNet20(nn.Module):
 
     unpruned_layers = ()
 
+    _parameter_constraints = {
+        "n_classes": _AT_LEAST_ONE,
+        "input_shape": _IMAGE_SHAPE,
+        "width": _AT_LEAST_ONE,
+    }
+
     def __init__(self, n_classes, input_shape=(3, 32, 32), *, width=16):
         super().__init__()
-        owner = "ResNet20"
-        n_classes = _check_int("n_classes", n_classes, 1, owner)
-        self.input_shape = _check_input_shape(input_shape, owner)
-        width = _check_int("width", width, 1, owner)
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            dict(n_classes=n_classes, input_shape=input_shape, width=width),
+            caller_name=type(self).__name__)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        n_classes, width = int(n_classes), int(width)
         self.conv = nn.Conv2d(self.input_shape[0], width, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(width)
         blocks, current = [], width
@@ -333,6 +409,21 @@ class ResNet20(nn.Module):
                 nn.init.zeros_(layer.bias)
 
     def forward(self, X):
-        X = _as_images(X, self.input_shape, "ResNet20")
+        X = as_images(X, self.input_shape, "ResNet20")
         out = self.blocks(F.relu(self.bn(self.conv(X))))
         return self.fc(out.mean((2, 3)))
+
+    def layer_sequence(self):
+        """Refused: a residual network's layers are no sequence.
+
+        Raises
+        ------
+        TypeError
+            Always. A shortcut adds a block's input to its output, so the
+            output of a block is not a function of its last layer alone.
+            :func:`skimp.compact.compact` asks for this view, and says why
+            it cannot rebuild the network.
+        """
+        raise TypeError(
+            f"{type(self).__name__} is residual: a shortcut adds each block's input to "
+            f"its output, so its layers form no sequence")

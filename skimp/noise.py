@@ -27,7 +27,9 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["apply_label_noise", "noise_transition_matrix", "symmetric_label_noise"]
+from skimp._validation import NotBoolInterval, validate_params
+
+__all__ = ["apply_label_noise", "noise_transition_matrix"]
 
 NOISE_MODELS = ("symmetric", "pairflip")
 
@@ -36,6 +38,17 @@ NOISE_MODELS = ("symmetric", "pairflip")
 _ROW_SUM_ATOL = 1e-6
 
 
+# rate, model and n_classes are checked by hand (_check_rate, _check_model_name,
+# _check_transition, _check_n_classes): users and tests match their messages
+# ("rate must be in [0, 1)", "Unknown noise model", "n_classes must be a
+# positive integer"), which validate_params words its own way, and a matrix
+# model's checks (square, probabilities, rows summing to 1) are beyond
+# constraints. noise_transition_matrix has no other parameter, so it has no
+# decorator. The labels are checked against n_classes in the body.
+@validate_params(
+    {"y": ["array-like"], "rate": "no_validation", "model": "no_validation",
+     "n_classes": "no_validation", "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True)
 def apply_label_noise(y, rate, *, model="symmetric", n_classes=None, random_state=None):
     """Replace a fraction of integer labels by draws from a noise model.
 
@@ -56,8 +69,8 @@ def apply_label_noise(y, rate, *, model="symmetric", n_classes=None, random_stat
     random_state : int, RandomState instance or None, default=None
         Controls which rows are picked and which classes are drawn. The rows
         are picked first, so for the same ``random_state`` every model picks
-        the same rows, and ``"symmetric"`` reproduces
-        :func:`symmetric_label_noise` exactly.
+        the same rows, and ``"symmetric"`` draws the classes as skimp always
+        has, so fits from before the other models stay bit-for-bit identical.
 
     Returns
     -------
@@ -84,7 +97,7 @@ def apply_label_noise(y, rate, *, model="symmetric", n_classes=None, random_stat
     ([1, 2, 2], [1, 1, 1])
     """
     y = np.asarray(y)
-    rate = _check_rate(rate, "rate")
+    rate = _check_rate(rate)
     transition = None if isinstance(model, str) else _check_transition(model)
     model = _check_model_name(model) if transition is None else "matrix"
     if n_classes is not None:
@@ -108,14 +121,14 @@ def apply_label_noise(y, rate, *, model="symmetric", n_classes=None, random_stat
     replaced_mask = np.zeros(n, dtype=bool)
     replaced_mask[rng.choice(n, size=n_noisy, replace=False)] = True
     y_noisy = y.copy()
-    # The draws below must consume rng exactly as symmetric_label_noise always
-    # has, so that existing fits stay bit-for-bit identical.
+    # The draws below must consume rng exactly as symmetric noise always has,
+    # so that existing fits stay bit-for-bit identical.
     if model == "symmetric":
         y_noisy[replaced_mask] = rng.randint(0, n_classes, size=n_noisy)
     elif model == "pairflip":
         y_noisy[replaced_mask] = (y[replaced_mask] + 1) % n_classes
     else:
-        y_noisy[replaced_mask] = _draw_rows(transition, y[replaced_mask], rng)
+        y_noisy[replaced_mask] = sample_labels(transition[y[replaced_mask]], rng)
     return y_noisy, replaced_mask
 
 
@@ -151,7 +164,7 @@ def noise_transition_matrix(model, n_classes, rate):
     >>> noise_transition_matrix("pairflip", 4, 0.2).round(3).tolist()[0]
     [0.8, 0.2, 0.0, 0.0]
     """
-    rate = _check_rate(rate, "rate")
+    rate = _check_rate(rate)
     _check_n_classes(n_classes)
     if isinstance(model, str):
         model = _check_model_name(model)
@@ -168,10 +181,15 @@ def noise_transition_matrix(model, n_classes, rate):
     return (1.0 - rate) * np.eye(n_classes) + rate * replacement
 
 
+@validate_params(
+    {"y": ["array-like"], "noise_rate": [NotBoolInterval(Real, 0, 1, closed="left")],
+     "n_classes": "no_validation", "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True)
 def symmetric_label_noise(y, noise_rate, *, n_classes=None, random_state=None):
     """Replace a fraction of integer labels by uniformly drawn classes.
 
-    Same as ``apply_label_noise(y, noise_rate, model="symmetric", ...)``.
+    Same as ``apply_label_noise(y, noise_rate, model="symmetric", ...)``,
+    which is the name skimp lists; this one stays for code that calls it.
 
     Parameters
     ----------
@@ -206,27 +224,48 @@ def symmetric_label_noise(y, noise_rate, *, n_classes=None, random_state=None):
     >>> int(picked.sum())
     2
     """
-    # Checked here too so that the message keeps naming this function's argument.
-    _check_rate(noise_rate, "noise_rate")
     return apply_label_noise(y, noise_rate, model="symmetric", n_classes=n_classes,
                              random_state=random_state)
 
 
-def _draw_rows(transition, labels, rng):
-    """One draw from row ``transition[k]`` for each label ``k``, by inverse CDF."""
-    cdf = np.cumsum(transition, axis=1)
+def sample_labels(p, rng):
+    """One label per row of ``p``, drawn by inverting the row's cumulative sum.
+
+    The one sampler of skimp's random labels: the noise models' transition
+    rows here, the teacher's ``p(y|x)`` in :mod:`skimp.datasets`.
+
+    Parameters
+    ----------
+    p : ndarray of shape (n_rows, n_classes)
+        Row-stochastic, up to rounding.
+    rng : numpy.random.RandomState
+        Draws one uniform number per row.
+
+    Returns
+    -------
+    labels : ndarray of int of shape (n_rows,)
+        Never a class of probability 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimp.noise import sample_labels
+    >>> sample_labels(np.array([[0.0, 1.0], [1.0, 0.0]]), np.random.RandomState(0)).tolist()
+    [1, 0]
+    """
+    cdf = np.cumsum(p, axis=1)
     # Dividing by the last entry makes it exactly 1.0, and so are trailing
     # entries after zero-probability classes (x / x == 1), so u < 1 can never
     # select a class whose probability is 0.
     cdf /= cdf[:, -1:]
-    u = rng.random_sample(labels.shape[0])
-    return (cdf[labels] <= u[:, None]).sum(axis=1)
+    u = rng.random_sample(p.shape[0])
+    return (cdf <= u[:, None]).sum(axis=1)
 
 
-def _check_rate(rate, name):
+def _check_rate(rate):
     if isinstance(rate, bool) or not isinstance(rate, Real) or not 0.0 <= rate < 1.0:
         raise ValueError(
-            f"{name} must be in [0, 1), got {rate!r}; it is the fraction of rows whose "
+            f"rate must be in [0, 1), got {rate!r}; it is the fraction of rows whose "
             f"label is replaced.")
     return float(rate)
 

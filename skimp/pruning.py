@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
+from skimp._validation import HasMethods, validate_params
 from skimp.masks import Mask, prunable_parameter_names
 
 __all__ = ["CRITERIA", "SCOPES", "check_criterion", "check_scope", "compute_scores",
@@ -36,6 +37,27 @@ __all__ = ["CRITERIA", "SCOPES", "check_criterion", "check_scope", "compute_scor
 
 CRITERIA = ("magnitude", "random")
 SCOPES = ("global", "layerwise")
+
+# The parameters of the public functions. fraction, criterion and scope are
+# checked by hand (_check_fraction, check_criterion, check_scope): users and
+# tests match their messages ("fraction must be in [0, 1), got ..."), which
+# validate_params words its own way. Each is checked once per call: next_mask
+# checks all three and runs the unchecked halves _scores and _prune, and the
+# scores are checked against the mask, which no constraint can express.
+_CONSTRAINTS = {
+    "module": [HasMethods(["named_parameters"])],
+    "mask": [Mask],
+    "scores": "no_validation",
+    "fraction": "no_validation",
+    "criterion": "no_validation",
+    "scope": "no_validation",
+    "random_state": ["random_state"],
+}
+
+
+def _declared(*names):
+    """The constraints of ``names``, for ``validate_params``."""
+    return {name: _CONSTRAINTS[name] for name in names}
 
 
 def check_criterion(criterion):
@@ -99,6 +121,8 @@ def check_scope(scope):
     raise ValueError(f"scope must be one of {', '.join(map(repr, SCOPES))}; got {scope!r}.")
 
 
+@validate_params(_declared("module", "mask", "criterion", "random_state"),
+                 prefer_skip_nested_validation=True)
 def compute_scores(module, mask, criterion="magnitude", *, random_state=None):
     """Score every weight that ``mask`` covers.
 
@@ -128,7 +152,10 @@ def compute_scores(module, mask, criterion="magnitude", *, random_state=None):
     Raises
     ------
     ValueError
-        If the criterion is unknown, or a callable's return is not a dict,
+        If ``module`` has no ``named_parameters``, ``mask`` is not a
+        :class:`~skimp.masks.Mask`, ``random_state`` cannot seed a
+        ``RandomState``, the criterion is unknown, or a callable's return is
+        not a dict,
         misses a masked parameter, names a parameter that is not a prunable
         weight, or has a value of the wrong type or shape, or NaN or inf at an
         alive weight.
@@ -144,18 +171,11 @@ def compute_scores(module, mask, criterion="magnitude", *, random_state=None):
     >>> scores["weight"].shape, scores["weight"].dtype
     (torch.Size([2, 2]), torch.float64)
     """
-    criterion = check_criterion(criterion)
-    if criterion == "magnitude":
-        params = _masked_parameters(module, mask)
-        scores = {n: p.detach().abs() for n, p in params.items()}
-        return _check_scores(scores, mask, "the magnitude criterion")
-    if criterion == "random":
-        rng = check_random_state(random_state)
-        scores = {n: rng.random_sample(tuple(t.shape)) for n, t in mask.tensors.items()}
-        return _check_scores(scores, mask, "the random criterion")
-    return _scores_from_callable(criterion, module, mask)
+    return _scores(module, mask, check_criterion(criterion), random_state)
 
 
+@validate_params(_declared("mask", "scores", "fraction", "scope"),
+                 prefer_skip_nested_validation=True)
 def prune(mask, scores, fraction, *, scope="global"):
     """Remove the alive weights with the lowest scores.
 
@@ -184,7 +204,8 @@ def prune(mask, scores, fraction, *, scope="global"):
     Raises
     ------
     ValueError
-        If ``fraction`` or ``scope`` is out of range, or ``scores`` does not
+        If ``mask`` is not a :class:`~skimp.masks.Mask`, ``fraction`` or
+        ``scope`` is out of range, or ``scores`` does not
         match the mask (missing or extra names, wrong type or shape, NaN or
         inf at an alive weight).
 
@@ -192,8 +213,8 @@ def prune(mask, scores, fraction, *, scope="global"):
     -----
     Ties are broken by position (a stable sort over the parameters in mask
     order, each flattened), which keeps the counts exact and the result
-    deterministic. With ``|w|`` scores and ``scope="global"`` this is exactly
-    :meth:`skimp.masks.Mask.prune`.
+    deterministic. With ``|w|`` scores and ``scope="global"`` this is the
+    global magnitude pruning of the lottery-ticket papers.
 
     Examples
     --------
@@ -210,23 +231,11 @@ def prune(mask, scores, fraction, *, scope="global"):
     """
     fraction = _check_fraction(fraction)
     scope = check_scope(scope)
-    scores = _check_scores(scores, mask, "scores")
-    names = list(mask.tensors)
-    if not names:
-        return Mask({})
-    alive = [mask.tensors[n].detach().reshape(-1).cpu() for n in names]
-    flat = [scores[n].reshape(-1) for n in names]
-    if scope == "global":
-        keep = _drop_lowest(torch.cat(alive), torch.cat(flat), fraction)
-        kept = torch.split(keep, [a.numel() for a in alive])
-    else:
-        kept = [_drop_lowest(a, s, fraction) for a, s in zip(alive, flat)]
-    return Mask({
-        n: k.reshape(mask.tensors[n].shape).to(mask.tensors[n].device)
-        for n, k in zip(names, kept)
-    })
+    return _prune(mask, _check_scores(scores, mask, "scores"), fraction, scope)
 
 
+@validate_params(_declared("module", "mask", "fraction", "criterion", "scope", "random_state"),
+                 prefer_skip_nested_validation=True)
 def next_mask(module, mask, fraction, *, criterion="magnitude", scope="global",
               random_state=None):
     """One pruning step: score the weights, then prune the lowest.
@@ -251,7 +260,8 @@ def next_mask(module, mask, fraction, *, criterion="magnitude", scope="global",
     -------
     mask : skimp.masks.Mask
         The next mask, ``new <= mask``. ``criterion="magnitude"`` with
-        ``scope="global"`` gives exactly ``mask.prune(module, fraction)``.
+        ``scope="global"`` is global magnitude pruning: one ranking of
+        ``|w|`` over all layers.
 
     Raises
     ------
@@ -275,16 +285,47 @@ def next_mask(module, mask, fraction, *, criterion="magnitude", scope="global",
     """
     fraction = _check_fraction(fraction)
     scope = check_scope(scope)
-    scores = compute_scores(module, mask, criterion, random_state=random_state)
-    return prune(mask, scores, fraction, scope=scope)
+    criterion = check_criterion(criterion)
+    return _prune(mask, _scores(module, mask, criterion, random_state), fraction, scope)
+
+
+def _scores(module, mask, criterion, random_state):
+    """:func:`compute_scores` for a checked ``criterion``."""
+    if criterion == "magnitude":
+        params = _masked_parameters(module, mask)
+        scores = {n: p.detach().abs() for n, p in params.items()}
+        return _check_scores(scores, mask, "the magnitude criterion")
+    if criterion == "random":
+        rng = check_random_state(random_state)
+        scores = {n: rng.random_sample(tuple(t.shape)) for n, t in mask.tensors.items()}
+        return _check_scores(scores, mask, "the random criterion")
+    return _scores_from_callable(criterion, module, mask)
+
+
+def _prune(mask, scores, fraction, scope):
+    """:func:`prune` for checked arguments."""
+    names = list(mask.tensors)
+    if not names:
+        return Mask({})
+    alive = [mask.tensors[n].detach().reshape(-1).cpu() for n in names]
+    flat = [scores[n].reshape(-1) for n in names]
+    if scope == "global":
+        keep = _drop_lowest(torch.cat(alive), torch.cat(flat), fraction)
+        kept = torch.split(keep, [a.numel() for a in alive])
+    else:
+        kept = [_drop_lowest(a, s, fraction) for a, s in zip(alive, flat)]
+    return Mask({
+        n: k.reshape(mask.tensors[n].shape).to(mask.tensors[n].device)
+        for n, k in zip(names, kept)
+    })
 
 
 def _drop_lowest(alive, scores, fraction):
     """Copy of the flat ``alive`` without its ``round(fraction * n)`` lowest scores."""
     idx = torch.nonzero(alive).reshape(-1)
     n_prune = int(round(fraction * idx.numel()))
-    # Stable, so equal scores fall in position order: the same tie-breaking as
-    # Mask.prune, and the same mask on every run.
+    # Stable, so equal scores fall in position order: exact counts, and the
+    # same mask on every run.
     order = torch.argsort(scores[idx], stable=True)
     keep = alive.clone()
     keep[idx[order[:n_prune]]] = False

@@ -1,16 +1,9 @@
+"""Session fixtures of the test suite; helpers to import live in tests/_helpers.py."""
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.preprocessing import StandardScaler
-
-from skimp import PrunedNetClassifier
-
-
-def fast_clf(**params):
-    """A PrunedNetClassifier small enough for unit tests."""
-    defaults = dict(hidden_layer_sizes=(16,), max_epochs=3, max_levels=2,
-                    batch_size=64, random_state=0)
-    return PrunedNetClassifier(**{**defaults, **params})
 
 
 @pytest.fixture(scope="session")

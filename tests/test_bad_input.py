@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 X = np.random.RandomState(0).rand(40, 5)
 y = np.arange(40) % 2

@@ -17,7 +17,7 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skimp.checkpoints import CheckpointStore, run_key
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "fit_for_resume.py"
@@ -44,7 +44,7 @@ def test_run_key_depends_on_what_changes_the_result(digits):
 
 def test_run_key_is_the_same_in_another_process(digits):
     X, y = digits
-    code = ("from tests.conftest import fast_clf; from tests.test_checkpoints import run_key_of;"
+    code = ("from tests._helpers import fast_clf; from tests.test_checkpoints import run_key_of;"
             "from sklearn.datasets import load_digits; import numpy as np;"
             "X, y = load_digits(return_X_y=True); X = (X[:600] / 16).astype(np.float64);"
             "print(run_key_of(fast_clf(), X, y[:600]))")

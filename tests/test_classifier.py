@@ -15,7 +15,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score
 
 from skimp import PrunedNetClassifier
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 
 def test_fitted_attributes(digits):

@@ -17,9 +17,11 @@ from skimp.compact import (
     compact_mlp,
     module_nbytes,
 )
+from skimp.masks import Mask, prunable_parameter_names
 from skimp.modules import MLP, ConvNet, ResNet20
+from skimp.pruning import next_mask
 
-from .conftest import fast_clf
+from ._helpers import fast_clf
 
 TOL = 1e-4
 
@@ -463,6 +465,48 @@ def test_unsupported_conv_modules_raise_a_clear_type_error(module, hint):
         compact(module, input_shape=(1, 3, 3))
     assert hint in str(info.value)
     assert "level_module" in str(info.value)
+
+
+# -- tickets pruned as IMP prunes them ----------------------------------------
+
+
+def imp_pruned(net, density, scope):
+    """``net`` with magnitude masks of ``scope`` down to ``density``, biases non-zero."""
+    names = prunable_parameter_names(net, getattr(net, "unpruned_layers", ()))
+    mask = Mask.ones_like(net, names)
+    while mask.density > density:
+        mask = next_mask(net, mask, 0.5, scope=scope)
+    with torch.no_grad():
+        for name, param in net.named_parameters():
+            if name in mask.tensors:
+                param.mul_(mask.tensors[name])
+            elif name.endswith("bias"):
+                param.normal_(0, 0.5)
+    return net.eval()
+
+
+def mlp_net(seed):
+    torch.manual_seed(seed)
+    return MLP(40, 5, (64, 32, 16))
+
+
+def conv_net(seed):
+    torch.manual_seed(seed)
+    return ConvNet(5, (3, 12, 12), width=0.25, hidden_layer_sizes=(64, 32))
+
+
+@pytest.mark.parametrize("make, X", [(mlp_net, torch.randn(200, 40)),
+                                     (conv_net, torch.randn(40, 3 * 12 * 12)),
+                                     (lambda seed: bn_ticket(1.0, seed), torch.randn(40, 242))],
+                         ids=["mlp", "convnet", "sequential-bn"])
+@pytest.mark.parametrize("scope", ["global", "layerwise"])
+@pytest.mark.parametrize("density", [0.5, 0.12, 0.03, 0.008])
+def test_logits_equal_for_global_and_layerwise_imp_masks(make, X, scope, density):
+    net = imp_pruned(make(int(density * 1000)), density, scope)
+    ticket = compact(net)
+    assert max_error(ticket, net, X) <= TOL
+    if density < 0.1:
+        assert ticket.nbytes < module_nbytes(net)
 
 
 def test_compact_dispatches_on_the_kind_of_network():

@@ -14,7 +14,7 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV
 
-from .conftest import fast_clf
+from ._helpers import fast_clf
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-from .conftest import fast_clf
+from ._helpers import fast_clf
 
 distributed = pytest.importorskip("dask.distributed")
 

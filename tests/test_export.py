@@ -22,7 +22,7 @@ from torch.export import Dim
 from skimp.compact import compact_convnet, compact_mlp
 from skimp.modules import MLP, ConvNet
 
-from .conftest import fast_clf
+from ._helpers import fast_clf
 
 TOL = 1e-5
 EXAMPLE_ROWS = 8

@@ -13,7 +13,7 @@ from skimp.imp import ImpResult, ImpRunner, select_level
 from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
 from skimp.training import build_net
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 
 @pytest.fixture(scope="module")

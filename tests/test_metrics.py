@@ -27,7 +27,7 @@ from skimp.metrics import (
     smooth_calibration_error,
     total_variation,
 )
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 # Top-label hand case, 3 classes, 5 bins with inner edges .2 .4 .6 .8:
 #   row  conf  pred  true  right  bin

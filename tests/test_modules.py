@@ -133,6 +133,36 @@ def test_resnet20_prunes_every_conv_and_the_output_layer_as_openlth():
     assert not any("bn" in name or "bias" in name for name in names)
 
 
+# -- the layer view ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("make, n_inputs", [
+    (lambda: MLP(6, 3, (8, 5)), 6),
+    (lambda: MLP(6, 3, ()), 6),
+    (lambda: ConvNet(3, (2, 8, 8), n_conv_pairs=2, width=0.125), 128),
+    (lambda: ConvNet(3, (1, 6, 6), n_conv_pairs=1, hidden_layer_sizes=()), 36),
+])
+def test_layer_sequence_computes_the_forward_and_names_the_submodules(make, n_inputs):
+    torch.manual_seed(0)
+    net = make().eval()
+    steps = net.layer_sequence()
+    modules = dict(net.named_modules())
+    for name, step in steps:
+        assert name is None or modules[name] is step
+    # Every prunable layer is a named step, in module order.
+    named = [f"{name}.weight" for name, step in steps if isinstance(step, (nn.Linear, nn.Conv2d))]
+    assert named == prunable_parameter_names(net)
+    assert steps[-1] == ("output", net.output)
+    X = torch.randn(4, n_inputs)
+    with torch.no_grad():
+        assert torch.equal(nn.Sequential(*(step for _, step in steps))(X), net(X))
+
+
+def test_resnet20_says_why_it_has_no_layer_sequence():
+    with pytest.raises(TypeError, match="ResNet20 is residual"):
+        ResNet20(3, width=2).layer_sequence()
+
+
 # -- bad arguments ----------------------------------------------------------
 
 
@@ -162,6 +192,26 @@ def test_convnet_rejects_bad_arguments(kwargs, match):
 def test_resnet20_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ResNet20(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(n_classes=True), "n_classes"),
+    (dict(n_classes=2, input_shape=(1, True, 8)), "input_shape"),
+    (dict(n_classes=2, n_conv_pairs=np.True_), "n_conv_pairs"),
+    (dict(n_classes=2, width=True), "width"),
+    (dict(n_classes=2, hidden_layer_sizes=(8, False)), "hidden_layer_sizes"),
+    (dict(n_classes=2, hidden_layer_sizes="88"), "hidden_layer_sizes"),
+])
+def test_convnet_refuses_booleans_and_strings_naming_the_parameter(kwargs, name):
+    with pytest.raises(ValueError, match=f"'{name}' parameter of ConvNet"):
+        ConvNet(**kwargs)
+
+
+def test_image_networks_accept_numpy_integers_and_lists():
+    net = ConvNet(np.int64(3), [1, 8, 8], n_conv_pairs=np.int32(1), width=0.125,
+                  hidden_layer_sizes=np.array([4]))
+    assert net.input_shape == (1, 8, 8) and net.output.out_features == 3
+    assert ResNet20(2, (1, 8, 8), width=np.int64(2)).input_shape == (1, 8, 8)
 
 
 # -- with the estimator -----------------------------------------------------

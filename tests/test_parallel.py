@@ -8,7 +8,7 @@ import torch
 from sklearn.model_selection import cross_validate
 from torch import nn
 
-from .conftest import fast_clf
+from ._helpers import fast_clf
 
 
 class ThreadProbe(nn.Module):

@@ -55,6 +55,29 @@ def _assert_equal_masks(a, b):
         assert torch.equal(a.tensors[n], b.tensors[n]), n
 
 
+def _mask_prune(mask, module, fraction):
+    """Verbatim body of ``Mask.prune``, global magnitude pruning, before it was
+    deleted as a repeat of ``next_mask``; kept to pin that they agree."""
+    params = dict(module.named_parameters())
+    names = list(mask.tensors)
+    scores = torch.cat([
+        torch.where(mask.tensors[n], params[n].detach().abs(), -1.0).flatten().cpu()
+        for n in names
+    ])
+    n_prune = int(round(fraction * mask.n_alive))
+    n_dead = mask.n_total - mask.n_alive
+    order = torch.argsort(scores, stable=True)
+    keep = torch.ones_like(scores, dtype=torch.bool)
+    keep[order[: n_dead + n_prune]] = False
+    new, start = {}, 0
+    for n in names:
+        old = mask.tensors[n]
+        stop = start + old.numel()
+        new[n] = keep[start:stop].view_as(old).to(old.device)
+        start = stop
+    return Mask(new)
+
+
 # -- magnitude + global is Mask.prune --------------------------------------------------
 
 @pytest.mark.parametrize("make", [_mlp, _conv])
@@ -66,9 +89,61 @@ def test_magnitude_global_is_exactly_mask_prune_at_every_level(make, fraction, t
     for level in range(6):
         _retrain(net, level, ties=ties)
         ours = next_mask(net, ours, fraction)
-        theirs = theirs.prune(net, fraction)
+        theirs = _mask_prune(theirs, net, fraction)
         _assert_equal_masks(ours, theirs)
     assert ours.n_alive < Mask.ones_like(net, names).n_alive
+
+
+# -- global magnitude pruning, as Mask.prune did ------------------------------------
+
+def test_prune_removes_exact_fraction_of_alive_weights_globally():
+    net, _ = _conv()
+    names = prunable_parameter_names(net)
+    mask = Mask.ones_like(net, names)
+    n_total = mask.n_total
+    pruned = next_mask(net, mask, 0.2)
+    assert pruned.n_alive == n_total - round(0.2 * n_total)
+    # Global: every removed |w| is <= every kept |w|, across all layers.
+    params = dict(net.named_parameters())
+    kept = torch.cat([params[n].abs()[pruned.tensors[n]] for n in names])
+    removed = torch.cat([params[n].abs()[~pruned.tensors[n]] for n in names])
+    assert removed.max() <= kept.min()
+    # The original mask is left untouched.
+    assert mask.n_alive == n_total
+
+
+def test_density_after_levels_follows_geometric_schedule_and_shrinks():
+    net, _ = _conv()
+    mask = Mask.ones_like(net, prunable_parameter_names(net))
+    for level in range(1, 15):
+        # Fresh weights each level, as after retraining.
+        with torch.no_grad():
+            for p in net.parameters():
+                p.normal_()
+        new = next_mask(net, mask, 0.2)
+        assert new <= mask and not mask <= new
+        mask = new
+        assert abs(mask.density - 0.8 ** level) <= level / mask.n_total
+
+
+def test_prune_never_revives_dead_weights_even_if_they_grow():
+    net, _ = _conv()
+    names = prunable_parameter_names(net)
+    mask = next_mask(net, Mask.ones_like(net, names), 0.5)
+    with torch.no_grad():  # make the dead weights the largest ones
+        for n, p in net.named_parameters():
+            if n in names:
+                p[~mask.tensors[n]] = 1e6
+    assert next_mask(net, mask, 0.5) <= mask
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+def test_prune_count_for_several_fractions(fraction):
+    net, _ = _conv(1)
+    mask = next_mask(net, Mask.ones_like(net, prunable_parameter_names(net)), 0.5)
+    new = next_mask(net, mask, fraction)
+    assert mask.n_alive - new.n_alive == int(round(fraction * mask.n_alive))
+    assert np.isclose(new.density, new.n_alive / new.n_total)
 
 
 # -- exact counts and which weights go ---------------------------------------------
@@ -76,7 +151,7 @@ def test_magnitude_global_is_exactly_mask_prune_at_every_level(make, fraction, t
 @pytest.mark.parametrize("fraction", [0.2, 0.5, 0.77])
 def test_global_removes_exactly_the_lowest_alive_scores(fraction):
     net, names = _conv(1)
-    mask = Mask.ones_like(net, names).prune(net, 0.3)  # some weights already dead
+    mask = next_mask(net, Mask.ones_like(net, names), 0.3)  # some weights already dead
     gen = torch.Generator().manual_seed(0)
     scores = {n: torch.randn(t.shape, generator=gen) for n, t in mask.tensors.items()}
     new = prune(mask, scores, fraction)
@@ -164,7 +239,7 @@ def test_masks_only_shrink_and_dead_weights_never_revive(criterion, scope):
 
 def test_zero_fraction_keeps_the_mask_and_input_is_not_modified():
     net, names = _mlp()
-    mask = Mask.ones_like(net, names).prune(net, 0.5)
+    mask = next_mask(net, Mask.ones_like(net, names), 0.5)
     before = {n: t.clone() for n, t in mask.tensors.items()}
     for scope in SCOPES:
         _assert_equal_masks(next_mask(net, mask, 0.0, scope=scope), mask)
@@ -234,7 +309,7 @@ def test_random_state_shared_across_levels_is_reproducible_and_fresh_each_level(
 def test_random_draw_does_not_depend_on_the_mask():
     net, names = _mlp(7)
     full = Mask.ones_like(net, names)
-    half = full.prune(net, 0.5)
+    half = next_mask(net, full, 0.5)
     a = compute_scores(net, full, "random", random_state=3)
     b = compute_scores(net, half, "random", random_state=3)
     for n in names:
@@ -275,7 +350,7 @@ def test_callable_may_return_numpy_and_score_dense_prunable_weights():
 
 def test_nan_scores_of_dead_weights_are_ignored():
     net, names = _mlp(10)
-    mask = Mask.ones_like(net, names).prune(net, 0.5)
+    mask = next_mask(net, Mask.ones_like(net, names), 0.5)
 
     def nan_where_dead(module):
         return {n: torch.where(mask.tensors[n], _abs(net, n), torch.nan) for n in names}
@@ -387,3 +462,16 @@ def test_bad_fraction(fraction):
         next_mask(net, mask, fraction)
     with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\)"):
         prune(mask, compute_scores(net, mask), fraction)
+
+
+def test_module_mask_and_random_state_are_declared_constraints():
+    net, names = _mlp()
+    mask = Mask.ones_like(net, names)
+    with pytest.raises(ValueError, match="'mask' parameter of next_mask"):
+        next_mask(net, mask.tensors, 0.2)
+    with pytest.raises(ValueError, match="'module' parameter of compute_scores"):
+        compute_scores(None, mask)
+    with pytest.raises(ValueError, match="'random_state' parameter of next_mask"):
+        next_mask(net, mask, 0.2, criterion="random", random_state="seed")
+    with pytest.raises(ValueError, match="'mask' parameter of prune"):
+        prune(None, {}, 0.2)

@@ -8,7 +8,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_sp
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 
 def test_pipeline_and_cross_val_score(digits):

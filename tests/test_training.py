@@ -9,8 +9,9 @@ import torch
 
 from skimp.masks import Mask
 from skimp.modules import MLP
+from skimp.pruning import next_mask
 from skimp.training import MaskedNet, TensorBatches, build_net, torch_threads
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 
 def batches(n=10, batch_size=4, **kwargs):
@@ -88,7 +89,7 @@ def test_masked_net_pickles_with_its_mask(digits):
     torch.manual_seed(0)
     net = build_net(MLP, n_classes=10, random_state=0, max_epochs=1, batch_size=64, lr=0.1,
                     module__n_features=64, module__n_classes=10)
-    mask = Mask.ones_like(net.module_, ["hidden.0.weight"]).prune(net.module_, 0.5)
+    mask = next_mask(net.module_, Mask.ones_like(net.module_, ["hidden.0.weight"]), 0.5)
     net.set_mask(mask)
     clone = pickle.loads(pickle.dumps(net))
     assert isinstance(clone, MaskedNet)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skimp.transforms import RandomCropFlip
-from tests.conftest import fast_clf
+from tests._helpers import fast_clf
 
 
 def test_each_image_is_a_window_of_its_padded_copy():

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from skimp.plotting._base import check_matplotlib_support
+
 __all__ = ["ControlsDisplay"]
 
 _LABELS = {"test_accuracy": "clean test accuracy", "test_ece": "clean test ECE",
@@ -108,9 +110,7 @@ class ControlsDisplay:
         -------
         display : ControlsDisplay
         """
-        from skimp.plotting import _check_matplotlib_support
-
-        _check_matplotlib_support(f"{type(self).__name__}.plot")
+        check_matplotlib_support(f"{type(self).__name__}.plot")
         import matplotlib.pyplot as plt
 
         columns, metrics, order = self._validate()

@@ -1,4 +1,4 @@
-"""Displays in skimp.plotting, checked through the artists they draw."""
+"""ReliabilityDisplay, checked through the artists it draws."""
 
 import numpy as np
 import pytest
@@ -9,22 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 from skimp.metrics import expected_calibration_error, reliability_curve  # noqa: E402
-from skimp.plotting import ImpPathDisplay, ReliabilityDisplay  # noqa: E402
-from tests.conftest import fast_clf  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
-@pytest.fixture(scope="module")
-def fitted(digits):
-    """A tiny PrunedNetClassifier fitted on part of digits, and held-out rows."""
-    X, y = digits
-    clf = fast_clf(max_levels=3).fit(X[:400], y[:400])
-    return clf, X[400:], y[400:]
+from skimp.plotting import ReliabilityDisplay  # noqa: E402
 
 
 def _random_proba(n, k, seed=0):
@@ -109,22 +94,13 @@ def test_reliability_display_shows_reliability_curve(strategy):
         ReliabilityDisplay.from_predictions(labels[y][y != 3], p[y != 3])
 
 
-def test_reliability_name_and_deprecated_estimator_name():
+def test_reliability_name():
     y, p = _random_proba(100, 3)
     prob_true, prob_pred, counts, edges = reliability_curve(y, p, n_bins=5)
     disp = ReliabilityDisplay(prob_true, prob_pred, counts, edges, 0.1,
                               name="net").plot()
     assert disp.name == "net"
     assert _legend_texts(disp.ax_)[0] == "net (ECE = 0.100)"
-    with pytest.warns(FutureWarning, match="estimator_name is deprecated"):
-        old = ReliabilityDisplay(prob_true, prob_pred, counts, edges, 0.1,
-                                 estimator_name="old")
-    assert old.name == "old"
-    with pytest.warns(FutureWarning, match="use name instead"):
-        assert old.estimator_name == "old"
-    with pytest.raises(ValueError, match="only name="):
-        ReliabilityDisplay(prob_true, prob_pred, counts, edges, 0.1,
-                           name="a", estimator_name="b")
 
 
 def test_reliability_artists_and_histogram():
@@ -242,173 +218,3 @@ def test_reliability_invalid_input():
         X = np.random.RandomState(0).normal(size=(20, 2))
         ReliabilityDisplay.from_estimator(
             LinearSVC().fit(X, y), X, y)
-
-
-# -- ImpPathDisplay -------------------------------------------------------
-
-
-def test_imp_path_lines_without_test(fitted):
-    clf, _, _ = fitted
-    path = clf.imp_path_
-    disp = ImpPathDisplay.from_estimator(clf)
-    assert set(disp.lines_) == {"train", "val", "val_ece"}
-    assert disp.test_error is None and disp.test_ece is None
-    for key, acc in (("train", "train_accuracy"), ("val", "val_accuracy")):
-        np.testing.assert_array_equal(disp.lines_[key].get_xdata(), path["n_params"])
-        np.testing.assert_allclose(disp.lines_[key].get_ydata(), 1 - path[acc])
-    np.testing.assert_array_equal(disp.lines_["val_ece"].get_xdata(),
-                                  path["n_params"])
-    np.testing.assert_allclose(disp.lines_["val_ece"].get_ydata(), path["val_ece"])
-
-    err_ax, ece_ax = disp.ax_
-    assert disp.zero_note_ is None  # every level keeps weights
-    assert disp.lines_["train"].axes is err_ax
-    assert disp.lines_["val_ece"].axes is ece_ax
-    assert disp.figure_ is err_ax.figure
-    for ax in disp.ax_:
-        assert ax.get_xscale() == "log"
-        # Not inverted: sparser tickets lie to the left.
-        lo, hi = ax.get_xlim()
-        assert lo < hi
-    assert err_ax.get_ylabel() == "error"
-    assert ece_ax.get_ylabel() == "ECE"
-    assert ece_ax.get_xlabel() == "remaining weights"
-
-    best = clf.best_level_
-    assert disp.best_marker_.axes is err_ax
-    np.testing.assert_allclose(disp.best_marker_.get_xdata(), [path["n_params"][best]])
-    np.testing.assert_allclose(disp.best_marker_.get_ydata(),
-                               [1 - path["val_accuracy"][best]])
-
-
-def test_imp_path_test_lines(fitted):
-    clf, X, y = fitted
-    disp = ImpPathDisplay.from_estimator(clf, X, y, name="net")
-    assert set(disp.lines_) == {"train", "val", "test", "val_ece", "test_ece"}
-    probas = list(clf.staged_predict_proba(X))
-    assert len(probas) == len(clf.imp_path_["level"])
-    error = [1 - np.mean(clf.classes_[p.argmax(1)] == y) for p in probas]
-    ece = [expected_calibration_error(y, p) for p in probas]
-    np.testing.assert_allclose(disp.lines_["test"].get_ydata(), error)
-    np.testing.assert_allclose(disp.lines_["test_ece"].get_ydata(), ece)
-    np.testing.assert_array_equal(disp.lines_["test"].get_xdata(),
-                                  clf.imp_path_["n_params"])
-    # The chosen level's stage is the fitted ticket.
-    best = clf.best_level_
-    np.testing.assert_allclose(probas[best], clf.predict_proba(X), atol=1e-6)
-    assert disp.lines_["test"].get_label() == "net: test"
-
-
-def test_imp_path_user_axes_and_constructor(fitted):
-    clf, _, _ = fitted
-    fig, axes = plt.subplots(1, 2)
-    n = len(clf.imp_path_["level"])
-    test_error = np.linspace(0.5, 0.2, n)
-    disp = ImpPathDisplay(clf.imp_path_, best_level=clf.best_level_,
-                          test_error=test_error, name="mine")
-    disp.plot(ax=(axes[0], axes[1]))
-    assert disp.ax_[0] is axes[0] and disp.ax_[1] is axes[1]
-    assert disp.figure_ is fig
-    assert "test" in disp.lines_ and "test_ece" not in disp.lines_
-    np.testing.assert_allclose(disp.lines_["test"].get_ydata(), test_error)
-    assert disp.lines_["val"].get_label() == "mine: validation"
-    assert axes[0].get_xlabel() == "remaining weights"
-
-
-def _path(n_params):
-    n = len(n_params)
-    return {"n_params": np.array(n_params),
-            "train_accuracy": np.linspace(1.0, 0.2, n),
-            "val_accuracy": np.linspace(0.8, 0.1, n),
-            "val_ece": np.linspace(0.05, 0.3, n)}
-
-
-def test_imp_path_shows_fully_pruned_levels():
-    # Level 3 keeps 0 weights. On a log axis it vanished without a word.
-    disp = ImpPathDisplay(_path([1000, 100, 10, 0]), best_level=3).plot()
-    err_ax, ece_ax = disp.ax_
-    disp.figure_.canvas.draw()
-    for ax, key in ((err_ax, "val"), (ece_ax, "val_ece")):
-        line = disp.lines_[key]
-        np.testing.assert_array_equal(line.get_xdata(), [1000, 100, 10, 0])
-        # Every level, the fully pruned one included, lands inside the axes.
-        xy = ax.transData.transform(np.column_stack(
-            [line.get_xdata(), line.get_ydata()]))
-        assert np.isfinite(xy).all()
-        assert all(ax.bbox.contains(px, py) for px, py in xy)
-        assert ax.get_xscale() == "symlog"
-        # Above 1 the axis is logarithmic: each decade is equally wide.
-        decades = np.diff(xy[:3, 0])
-        assert decades[0] == pytest.approx(decades[1])
-    # The chosen ticket is the fully pruned level, and is marked there.
-    np.testing.assert_array_equal(disp.best_marker_.get_xdata(), [0])
-    note = disp.zero_note_
-    assert note is not None and note.axes is err_ax and note.get_visible()
-    assert "0 weights" in note.get_text()
-    assert note.xy[0] == 0
-
-
-def test_imp_path_invalid():
-    path = {"n_params": np.array([100, 80]), "train_accuracy": np.array([1.0, 0.9]),
-            "val_accuracy": np.array([0.7, 0.8]), "val_ece": np.array([0.2, 0.1])}
-    with pytest.raises(ValueError, match="best_level"):
-        ImpPathDisplay(path, best_level=2).plot()
-    with pytest.raises(ValueError, match="test_error"):
-        ImpPathDisplay(path, best_level=1, test_error=[0.1]).plot()
-    with pytest.raises(ValueError, match="lacks the keys"):
-        ImpPathDisplay({"n_params": [1]}, best_level=0).plot()
-    with pytest.raises(ValueError, match=r"counts >= 0"):
-        ImpPathDisplay(_path([100, -1]), best_level=0).plot()
-    with pytest.raises(ValueError, match=r"counts >= 0"):
-        ImpPathDisplay(_path([100, np.nan]), best_level=0).plot()
-    with pytest.raises(ValueError, match="pair"):
-        _, axes = plt.subplots(1, 3)
-        ImpPathDisplay(path, best_level=1).plot(ax=axes)
-
-
-def test_imp_path_name_and_deprecated_estimator_name(fitted):
-    clf, _, _ = fitted
-    disp = ImpPathDisplay(clf.imp_path_, best_level=clf.best_level_,
-                          name="net").plot()
-    assert disp.name == "net"
-    assert disp.lines_["train"].get_label() == "net: train"
-    with pytest.warns(FutureWarning, match="estimator_name is deprecated"):
-        old = ImpPathDisplay(clf.imp_path_, best_level=clf.best_level_,
-                             estimator_name="old")
-    assert old.plot().lines_["train"].get_label() == "old: train"
-    with pytest.warns(FutureWarning, match="use name instead"):
-        assert old.estimator_name == "old"
-
-
-def test_imp_path_needs_both_test_arrays(fitted):
-    clf, X, _ = fitted
-    with pytest.raises(ValueError, match="both"):
-        ImpPathDisplay.from_estimator(clf, X)
-
-
-def test_connectivity_display_counts_surviving_connections(digits):
-    from skimp.plotting import ConnectivityDisplay
-
-    X, y = digits
-    clf = fast_clf(hidden_layer_sizes=(16,), max_levels=6, pruning_fraction=0.5).fit(X, y)
-    disp = ConnectivityDisplay.from_estimator(clf, level=6, name="digits")
-    weight = clf.level_module(6).hidden[0].weight.detach()
-    expected = (weight != 0).sum(0).reshape(8, 8).numpy()
-    np.testing.assert_array_equal(disp.counts, expected)
-    assert disp.counts.sum() == clf.imp_path_["n_params"][6]
-    assert disp.image_.get_array().shape == (8, 8)
-    assert disp.colorbar_ is not None and "level 6" in disp.ax_.get_title()
-    assert disp.image_.get_clim() == (0, 16)  # the most a pixel can keep
-    plt.close("all")
-
-
-def test_connectivity_display_checks_the_image_shape(digits):
-    from skimp.plotting import ConnectivityDisplay
-
-    X, y = digits
-    clf = fast_clf().fit(X, y)
-    with pytest.raises(ValueError, match=r"image_shape=\(4, 4\) holds 16 pixels.*64 inputs"):
-        ConnectivityDisplay.from_estimator(clf, image_shape=(4, 4))
-    disp = ConnectivityDisplay.from_estimator(clf, image_shape=(4, 4, 4), colorbar=False)
-    assert disp.counts.shape == (4, 4) and disp.colorbar_ is None
-    plt.close("all")
