@@ -174,12 +174,23 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         :func:`skimp.noise.apply_label_noise`.
     callbacks : list of skorch callbacks, default=None
         Passed to the net, as skorch takes them, and tuned with
-        ``callbacks__<name>__<param>``. They run at every epoch of every
-        level. Learning-rate schedules (``skorch.callbacks.LRScheduler``)
+        ``callbacks__<name>__<param>``. Each level is one skorch training
+        run of the restarted weights: the callbacks are initialized again
+        at its start, as skorch's ``fit`` does (so ``EpochScoring``'s best
+        score and ``Checkpoint(load_best=True)`` are per level), and get
+        every hook skorch sends, with skorch's arguments, including
+        ``on_grad_computed`` (``GradientNormClipping``) and the per-batch
+        history. The validation split is their ``dataset_valid``, so
+        ``valid_loss`` is in the history. ``PrintLog`` and ``Checkpoint``
+        print when ``verbose > 0``, as with skorch's ``verbose``.
+        Learning-rate schedules (``skorch.callbacks.LRScheduler``)
         restart at every level and are fast-forwarded to ``rewind_epoch``,
         as OpenLTH does, so epoch ``e`` of every level gets the learning
         rate of epoch ``e`` of level 0; ``step_every="batch"`` schedules
-        work too. ``EarlyStopping`` is refused (use ``patience``).
+        work too. ``EarlyStopping`` is refused (use ``patience``), as are
+        ``LoadInitState`` (use ``checkpoint_dir``), ``InputShapeSetter``
+        and, with ``rewind_epoch > 0``, ``ReduceLROnPlateau``; the check
+        reads the callbacks as ``set_params`` left them.
     train_transform : callable, default=None
         Applied to every training batch, a float32 tensor already on the
         device, before the forward pass: data augmentation such as
@@ -395,7 +406,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"give; use an optimizer that steps once, such as torch.optim.SGD "
                 f"or torch.optim.Adam.")
         for callback in self.callbacks or []:
-            _check_callback(callback, self.rewind_epoch)
+            _check_callback_type(callback)
         device = torch.device(self.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
@@ -473,6 +484,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(torch_seed)
             net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
+            for name, cb in net.callbacks_:
+                _check_callback(name, cb, self.rewind_epoch)
             _check_output_width(net.module_, data[0][:2], n_classes)
             prunable = prunable_parameter_names(net.module_, _unpruned(net.module_))
             if not prunable:
@@ -531,7 +544,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         net = build_net(module, n_classes=n_classes, random_state=seed,
                         max_epochs=self.max_epochs, batch_size=self.batch_size,
                         lr=self.lr, optimizer=self.optimizer, device=device,
-                        callbacks=self.callbacks, **module_params, **self._net_params())
+                        verbose=self.verbose, callbacks=self.callbacks, **module_params,
+                        **self._net_params())
         net.batch_transform = self.train_transform
         return net
 
@@ -801,9 +815,9 @@ def _filled_module_params(module_class, net_params, n_classes, input_shape):
     return filled
 
 
-def _check_callback(callback, rewind_epoch):
-    """Refuse the callbacks that cannot follow IMP's level-by-level schedule."""
-    from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+def _check_callback_type(callback):
+    """Refuse what is not a skorch callback instance, before skorch builds them."""
+    from skorch.callbacks import Callback
 
     cb = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
     if isinstance(cb, type):
@@ -814,19 +828,43 @@ def _check_callback(callback, rewind_epoch):
         raise ValueError(
             f"callbacks must hold skorch callbacks (or (name, callback) pairs), got "
             f"{type(cb).__name__}.")
+
+
+def _check_callback(name, cb, rewind_epoch):
+    """Refuse the callbacks that cannot follow IMP's level-by-level schedule.
+
+    ``cb`` is the net's initialized callback, so settings made with
+    ``callbacks__<name>__<param>`` (``set_params``, ``GridSearchCV``) are
+    checked too. Every other skorch callback runs as in skorch.
+    """
+    from skorch.callbacks import EarlyStopping, InputShapeSetter, LoadInitState, LRScheduler
+
     if isinstance(cb, EarlyStopping):
         raise ValueError(
-            "EarlyStopping cannot run inside IMP: every level trains the same "
-            "max_epochs so that levels are comparable. Use patience= to stop "
-            "pruning early.")
+            f"EarlyStopping cannot run inside IMP (callback {name!r}): every level "
+            f"trains the same max_epochs so that levels are comparable. Use "
+            f"patience= to stop pruning early.")
+    if isinstance(cb, LoadInitState):
+        raise ValueError(
+            f"LoadInitState cannot run inside IMP (callback {name!r}): it loads saved "
+            f"weights when training begins, at every level, over the rewound "
+            f"survivors. Use checkpoint_dir= to resume a fit.")
+    if isinstance(cb, InputShapeSetter):
+        raise ValueError(
+            f"InputShapeSetter cannot run inside IMP (callback {name!r}): it builds "
+            f"the module again when training begins, which discards the initial "
+            f"weights and the pruning mask. Module classes that take n_classes "
+            f"or input_shape get them from X and y; set others with module__*.")
     if isinstance(cb, LRScheduler) and rewind_epoch > 0:
         from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-        if cb.policy in (ReduceLROnPlateau, "ReduceLROnPlateau"):
+        policy = getattr(cb, "policy_", cb.policy)
+        if policy in (ReduceLROnPlateau, "ReduceLROnPlateau"):
             raise ValueError(
-                "LRScheduler(policy=ReduceLROnPlateau) depends on the losses seen, "
-                "so it cannot be fast-forwarded to rewind_epoch; use a fixed "
-                "schedule (MultiStepLR, CosineAnnealingLR, ...) or rewind_epoch=0.")
+                f"LRScheduler(policy=ReduceLROnPlateau) depends on the losses seen "
+                f"(callback {name!r}), so it cannot be fast-forwarded to rewind_epoch; use "
+                f"a fixed schedule (MultiStepLR, CosineAnnealingLR, ...) or "
+                f"rewind_epoch=0.")
 
 
 def _validation_split(y_idx, classes, fraction, seed):
