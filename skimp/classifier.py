@@ -9,6 +9,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
@@ -214,7 +215,14 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     n_features_in_ : int
-        Number of features seen during fit.
+        Number of features seen during fit, ``X.shape[1]``, as scikit-learn
+        counts them. For image-like X of shape ``(n, C, H, W)`` it is ``C``,
+        not the ``C * H * W`` values of a row. ``predict*`` and ``score``
+        take rows of the fitted shape, or the same rows in the other of the
+        two layouts: flat rows of ``C * H * W`` columns for a net fitted on
+        images, images for one fitted on flat rows, matched in C order (as
+        ``images.reshape(n, -1)`` flattens). Other row shapes raise a
+        ``ValueError`` that names the fitted one.
     feature_names_in_ : ndarray of shape (n_features,)
         Feature names, when X has string column names.
     net_ : skimp.training.MaskedNet
@@ -460,6 +468,10 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         with _explain_string_features():
             X, y = validate_data(self, X, y, dtype=(np.float32, np.float64),
                                  allow_nd=self.module is not None, ensure_min_samples=2)
+        # Any numpy layout (X[::-1], flipped images X[..., ::-1], Fortran
+        # order) trains as its C-ordered copy does: torch cannot wrap negative
+        # strides, and the checkpoint key hashes the array's bytes.
+        X, y = np.ascontiguousarray(X), np.ascontiguousarray(y)
         check_classification_targets(y)
         classes, y_idx = np.unique(y, return_inverse=True)
         n_classes = len(classes)
@@ -553,25 +565,30 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _logits(self, X, module=None):
         check_is_fitted(self)
-        with _explain_string_features():
-            X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
-                              allow_nd=self.module is not None)
-        if X.shape[1:] != self._input_shape:
-            raise ValueError(
-                f"X has rows of shape {X.shape[1:]}, but PrunedNetClassifier was "
-                f"fitted on rows of shape {self._input_shape}; pass X of shape "
-                f"(n_samples, {', '.join(map(str, self._input_shape))}).")
-        if not X.flags.writeable:
-            # torch warns on wrapping read-only memory (pandas copy-on-write
-            # frames, joblib memmaps); a float32 copy is cheap next to the net.
-            X = X.astype(np.float32)
-        X = torch.as_tensor(X, dtype=torch.float32)
+        X = torch.as_tensor(self._validate_rows(X), dtype=torch.float32)
         with torch_threads(self.n_threads_), torch.no_grad():
             if module is None:
                 return self.net_.forward(X, device="cpu").double()
             device = next(module.parameters()).device
             return torch.cat([module(X[i:i + 4096].to(device)).cpu()
                               for i in range(0, len(X), 4096)]).double()
+
+    def _validate_rows(self, X):
+        """X as a C-ordered, writeable float array of rows of the fitted shape."""
+        if self.module is not None:
+            X = _to_fitted_layout(X, self._input_shape)
+        with _explain_string_features():
+            X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
+                              allow_nd=self.module is not None)
+        if X.shape[1:] != self._input_shape:
+            raise ValueError(_row_shape_message(X.shape[1:], self._input_shape))
+        if not (X.flags.c_contiguous and X.flags.writeable):
+            # torch cannot wrap negative strides (X[::-1], flipped images) and
+            # warns on read-only memory (pandas copy-on-write frames, joblib
+            # memmaps); a C-ordered copy also gives Fortran-ordered X exactly
+            # the products of a C-ordered one. Cheap next to the net.
+            X = np.array(X, dtype=np.float32, order="C")
+        return X
 
     def decision_function(self, X):
         """Logits of the chosen ticket.
@@ -788,6 +805,36 @@ def _explain_string_features():
             f"{exc}. PrunedNetClassifier needs numeric features; encode string "
             f"columns first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
             f"Pipeline.") from exc
+
+
+def _row_shape_message(row, fitted):
+    flat = f" or flat rows of {math.prod(fitted)} columns" if len(fitted) > 1 else ""
+    return (f"X has rows of shape {tuple(row)}, but PrunedNetClassifier was fitted on "
+            f"rows of shape {fitted}; pass X of shape "
+            f"(n_samples, {', '.join(map(str, fitted))}){flat}.")
+
+
+def _to_fitted_layout(X, fitted):
+    """X with rows of the fitted shape when only the layout differs.
+
+    Flat rows for a network fitted on images are reshaped to the images,
+    and images for one fitted on flat rows are flattened, both in C order:
+    the order in which ``images.reshape(n, -1)`` flattens and skimp's modules
+    read flat rows. Two image shapes of one size are ambiguous (channels
+    first or last?), so any other row shape raises, naming the fitted one.
+    Objects without ``shape`` and ``reshape`` (lists, DataFrames) are left to
+    ``validate_data``.
+    """
+    if sp.issparse(X) or not hasattr(X, "reshape") or len(getattr(X, "shape", ())) < 2:
+        return X
+    row = tuple(X.shape[1:])
+    if row == fitted:
+        return X
+    if math.prod(row) == math.prod(fitted) and 1 in (len(row), len(fitted)):
+        return X.reshape(X.shape[0], *fitted)
+    if len(row) > 1 or len(fitted) > 1:
+        raise ValueError(_row_shape_message(row, fitted))
+    return X  # flat rows of another width: validate_data names both widths
 
 
 def _unpruned(module):
