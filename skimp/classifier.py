@@ -27,7 +27,7 @@ from skimp.masks import prunable_parameter_names
 from skimp.modules import MLP
 from skimp.noise import NOISE_MODELS, apply_label_noise
 from skimp.pruning import CRITERIA, SCOPES
-from skimp.training import build_net, resolve_threads, torch_threads
+from skimp.training import MultiplyAddCounter, build_net, resolve_threads, torch_threads
 
 __all__ = ["PrunedNetClassifier"]
 
@@ -123,9 +123,11 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         Print a progress line per level when > 0.
     n_threads : int, "auto" or None, default="auto"
         Torch CPU threads used inside ``fit`` and ``predict*``; torch's own
-        setting is restored afterwards. ``"auto"`` uses one thread for small
-        networks, whose batches are too short to pay for thread
-        synchronisation, and torch's current setting for larger ones (see
+        setting is restored afterwards. ``"auto"`` uses one thread when a
+        training batch does few multiply-adds (counted on the two rows
+        ``fit`` runs through the network first, so a convolution counts at
+        every position), too few to pay for thread synchronisation, and
+        torch's current setting otherwise (see
         :func:`skimp.training.resolve_threads`); in joblib's process
         workers, as in ``GridSearchCV(n_jobs=k)``, that setting is already
         capped at ``cores // k``, so workers do not oversubscribe the
@@ -498,7 +500,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
             for name, cb in net.callbacks_:
                 _check_callback(name, cb, self.rewind_epoch)
-            _check_output_width(net.module_, data[0][:2], n_classes)
+            multiply_adds = _check_output_width(net.module_, data[0][:2], n_classes)
             prunable = prunable_parameter_names(net.module_, _unpruned(net.module_))
             if not prunable:
                 raise ValueError(
@@ -511,7 +513,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             if self.checkpoint_dir is not None:
                 store = CheckpointStore(self.checkpoint_dir, run_key(
                     self.get_params(), X, y, module=net.module_))
-            n_threads = resolve_threads(self.n_threads, net.module_, self.batch_size)
+            n_threads = resolve_threads(self.n_threads, net.module_, self.batch_size,
+                                        multiply_adds=multiply_adds)
             with torch_threads(n_threads):
                 result = ImpRunner(
                     net, prunable, data, max_epochs=self.max_epochs,
@@ -950,12 +953,19 @@ def _check_output_width(module, rows, n_classes):
     """Run two rows through the network; its logits must be one per class.
 
     The dry run also gives lazy layers (``torch.nn.LazyLinear``, ...) their
-    shapes before any weight is pruned or saved. Eval mode and no_grad keep
-    it from touching BatchNorm statistics or any random state.
+    shapes before any weight is pruned or saved, and counts the network's
+    multiply-adds per row, which ``n_threads="auto"`` sizes the work by.
+    Eval mode and no_grad keep it from touching BatchNorm statistics or any
+    random state.
+
+    Returns
+    -------
+    multiply_adds : int
+        Multiply-adds of the Linear and convolution layers for one row.
     """
     module.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), MultiplyAddCounter(module) as counter:
             logits = module(rows)
     except Exception as exc:
         raise ValueError(
@@ -973,4 +983,5 @@ def _check_output_width(module, rows, n_classes):
             f"{type(module).__name__} returns {logits.shape[1]} logits per row but y "
             f"holds {n_classes} classes; make its output layer {n_classes} wide "
             f"(the default MLP does this itself).")
+    return counter.total // len(rows)
 

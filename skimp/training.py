@@ -55,10 +55,11 @@ from skorch.callbacks import (
 from skorch.dataset import Dataset
 from skorch.utils import TeeGenerator
 
-__all__ = ["MaskedNet", "TensorBatches", "TensorDataset", "build_net", "resolve_threads",
-           "torch_threads"]
+__all__ = ["MaskedNet", "MultiplyAddCounter", "TensorBatches", "TensorDataset", "build_net",
+           "resolve_threads", "torch_threads"]
 
-#: Multiply-adds per training batch (weights x batch size) from which
+#: Multiply-adds per training batch (those of one row's forward pass times
+#: the batch size; for an MLP, its weights times the batch size) from which
 #: ``n_threads="auto"`` lets a fit use several threads; below it, thread
 #: synchronisation costs more than it saves. Measured in
 #: ``benchmarks/bench_threads.py``; see docs/performance.md.
@@ -360,21 +361,85 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
-def resolve_threads(n_threads, module, batch_size):
+class MultiplyAddCounter:
+    """Count the multiply-adds of the forward passes run inside the block.
+
+    Forward hooks on every ``Linear`` and convolution layer (``ConvNd`` and
+    ``ConvTransposeNd``) of ``module`` add up what each call computes: a
+    convolution's weights count once per output position, so a small
+    kernel slid over a large image counts for what it costs. Other layers
+    (normalisation, pooling, activations) are not counted; they cost little
+    next to these.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Attributes
+    ----------
+    total : int
+        Multiply-adds counted so far, over all rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skimp.training import MultiplyAddCounter
+    >>> conv = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1)
+    >>> with MultiplyAddCounter(conv) as counter, torch.no_grad():
+    ...     _ = conv(torch.zeros(2, 3, 16, 16))
+    >>> counter.total // 2  # per row: 16 x 16 positions x 8 outputs x 27 inputs
+    55296
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.total = 0
+        self._handles = []
+
+    def _count(self, layer, inputs, output):
+        per_output = math.prod(layer.weight.shape[1:])
+        if isinstance(layer, torch.nn.modules.conv._ConvTransposeNd):
+            # Every input value is spread over the kernel's outputs.
+            self.total += inputs[0].numel() * per_output
+        else:
+            self.total += output.numel() * per_output
+
+    def __enter__(self):
+        for layer in self.module.modules():
+            if isinstance(layer, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+                self._handles.append(layer.register_forward_hook(self._count))
+        return self
+
+    def __exit__(self, *exc_info):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        return False
+
+
+def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
     """The torch thread count a fit uses.
 
     Parameters
     ----------
     n_threads : int, "auto" or None
         An int is used as it is and ``None`` means torch's current setting.
-        ``"auto"`` gives 1 when a batch's work, the network's weights times
-        ``batch_size``, is below :data:`AUTO_THREADS_MIN_WORK`, and torch's
-        current setting, at most the cores this process may use, otherwise.
-        joblib's process workers start with torch capped at
-        ``cores // n_jobs`` threads, and Dask's with one, so "auto" never
-        oversubscribes them.
+        ``"auto"`` gives 1 when a batch's work, its multiply-adds, is below
+        :data:`AUTO_THREADS_MIN_WORK`, and torch's current setting, at most
+        the cores this process may use, otherwise. joblib's process workers
+        start with torch capped at ``cores // n_jobs`` threads, and Dask's
+        with one, so "auto" never oversubscribes them.
     module : torch.nn.Module
     batch_size : int
+    multiply_adds : int, default=None
+        Multiply-adds of one row's forward pass, as :class:`MultiplyAddCounter`
+        counts them on the two rows that ``fit`` runs through the network
+        before training. A batch's work is that times ``batch_size``. Every
+        parameter takes part in at least one multiply-add per row, so the
+        count used is at least the module's parameter count, which also
+        covers layers the counter does not hook; ``None`` uses that count
+        alone. For an MLP both are its weights and biases, whose multiply-adds
+        per row are its weights: the decision is the same either way.
 
     Returns
     -------
@@ -382,8 +447,8 @@ def resolve_threads(n_threads, module, batch_size):
     """
     if n_threads != "auto":
         return n_threads
-    work = sum(p.numel() for p in module.parameters()) * batch_size
-    if work < AUTO_THREADS_MIN_WORK:
+    per_row = max(multiply_adds or 0, sum(p.numel() for p in module.parameters()))
+    if per_row * batch_size < AUTO_THREADS_MIN_WORK:
         return 1
     try:
         cores = len(os.sched_getaffinity(0))

@@ -323,3 +323,81 @@ def test_freezer_freezes(digits):
     trained = clf.level_module(0)
     assert torch.equal(trained.hidden[0].weight, module.hidden[0].weight)
     assert not torch.equal(trained.output.weight, module.output.weight)
+
+
+# -- n_threads="auto" sizes the work by multiply-adds ----------------------------
+
+class FewWeightsManyProducts(torch.nn.Module):
+    """About 10,000 weights, but 10.3 M multiply-adds per 32x32 image: each
+    3x3 kernel is applied at all 1,024 positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.output = torch.nn.Linear(32, 2)
+
+    def forward(self, X):
+        return self.output(self.features(X))
+
+
+def test_multiply_add_counter_counts_every_position():
+    from skimp.training import MultiplyAddCounter
+
+    net = FewWeightsManyProducts()
+    with MultiplyAddCounter(net) as counter, torch.no_grad():
+        net(torch.zeros(2, 3, 32, 32))
+    per_row = 1024 * 32 * 27 + 1024 * 32 * 288 + 32 * 2
+    assert counter.total == 2 * per_row
+    # Linear layers count their weights once per row (and per extra position).
+    mlp = MLP(64, 10, (16,))
+    with MultiplyAddCounter(mlp) as counter, torch.no_grad():
+        mlp(torch.zeros(3, 64))
+    assert counter.total == 3 * (64 * 16 + 16 * 10)
+    up = torch.nn.ConvTranspose1d(4, 2, kernel_size=3)
+    with MultiplyAddCounter(up) as counter, torch.no_grad():
+        up(torch.zeros(1, 4, 10))
+    assert counter.total == 4 * 10 * 2 * 3
+    # The hooks are gone after the block.
+    with torch.no_grad():
+        mlp(torch.zeros(3, 64))
+    assert counter.total == 4 * 10 * 2 * 3 and not mlp.hidden[0]._forward_hooks
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_auto_threads_size_the_work_by_multiply_adds():
+    from skimp.training import AUTO_THREADS_MIN_WORK
+
+    rng = np.random.RandomState(0)
+    images = rng.rand(40, 3, 32, 32).astype(np.float32)
+    y = np.arange(40) % 2
+    conv = FewWeightsManyProducts()
+    n_params = sum(p.numel() for p in conv.parameters())
+    assert n_params * 128 < AUTO_THREADS_MIN_WORK < 10_000_000 * 128
+    with torch_threads(2):
+        # 1.3 G multiply-adds per batch of 128, from 10,210 parameters.
+        fitted = fast_clf(module=FewWeightsManyProducts, max_epochs=1, max_levels=0,
+                          batch_size=128).fit(images, y)
+        small = fast_clf(max_epochs=1, max_levels=0).fit(images.reshape(40, -1)[:, :64], y)
+    assert fitted.n_threads_ == 2
+    assert small.n_threads_ == 1
+
+
+def test_auto_threads_decide_mlps_as_before():
+    """For Linear layers the multiply-adds per row are the weights, below the
+    parameter count, so every MLP gets what weights x batch gave it."""
+    from skimp.training import resolve_threads
+
+    expected = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+    for sizes, batch in [((64, 100, 10), 128), ((784, 300, 100, 10), 128),
+                         ((40, 1024, 10), 128), ((1000, 1000), 4)]:
+        mlp = MLP(sizes[0], sizes[-1], sizes[1:-1])
+        with torch.no_grad():
+            macs = sum(layer.weight.numel() for layer in mlp.modules()
+                       if isinstance(layer, torch.nn.Linear))
+        assert (resolve_threads("auto", mlp, batch, multiply_adds=macs)
+                == resolve_threads("auto", mlp, batch))
+    assert resolve_threads("auto", MLP(784, 10, (300, 100)), 128) == expected
+    assert resolve_threads("auto", MLP(64, 10, (100,)), 128) == 1
