@@ -101,8 +101,12 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         below ``max_epochs``.
     label_noise : float in [0, 1), default=0.0
         Fraction of the rows passed to ``fit`` whose label is replaced by a
-        uniformly drawn class, before the validation split. Data passed to
-        ``predict`` or ``score`` is never touched.
+        class drawn by ``noise_model``, training and validation rows alike:
+        the validation labels are noisy too. The validation split is drawn
+        first, stratified on the labels as passed, so it is the same at
+        every ``label_noise`` and a search over it compares the noise levels
+        on the same validation rows. Data passed to ``predict`` or ``score``
+        is never touched.
     validation_fraction : float in (0, 1), default=0.1
         Size of the stratified split of the fit data used to choose the
         ticket; raised to one row per class when smaller.
@@ -247,8 +251,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         True for the fit rows whose label ``label_noise`` redrew.
     validation_mask_ : ndarray of bool of shape (n_samples,)
         True for the fit rows held out to choose the ticket. The split is
-        stratified and holds at least one row of every class, as does the
-        training side.
+        stratified on the labels as passed to ``fit`` (before ``label_noise``,
+        which also reaches these rows) and holds at least one row of every
+        class, as does the training side.
 
     See Also
     --------

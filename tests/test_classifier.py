@@ -694,3 +694,21 @@ def test_images_and_their_flat_rows_predict_alike(digits):
     on_flat = _small_convnet(module__input_shape=(3, 8, 8)).fit(flat, y)
     assert on_flat.n_features_in_ == 192
     np.testing.assert_array_equal(on_flat.predict_proba(images), on_flat.predict_proba(flat))
+
+
+def test_the_validation_split_is_the_same_at_every_noise_level(digits):
+    """The split is stratified on the labels as passed to fit; the simulated
+    noise then reaches training and validation rows alike, so a search over
+    label_noise compares every level on the same validation rows."""
+    X, y = digits
+    clean = fast_clf(max_levels=0).fit(X, y)
+    for params in ({"label_noise": 0.6}, {"label_noise": 0.6, "noise_model": "pairflip"}):
+        noisy = fast_clf(max_levels=0, **params).fit(X, y)
+        np.testing.assert_array_equal(noisy.validation_mask_, clean.validation_mask_)
+        # 60% of the validation rows, give or take, carry a redrawn label.
+        noised = (noisy.noise_mask_ & noisy.validation_mask_).sum()
+        assert noised > 0.5 * clean.validation_mask_.sum()
+        assert (noisy.noise_mask_ & ~noisy.validation_mask_).any()
+    # Stratified on the labels as given: every class keeps its share.
+    counts = np.bincount(y[clean.validation_mask_], minlength=10)
+    np.testing.assert_allclose(counts / counts.sum(), np.bincount(y) / len(y), atol=0.02)
