@@ -124,7 +124,9 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     device : str or torch.device, default="cpu"
         Where the network trains, e.g. ``"cuda"``.
     verbose : int, default=0
-        Print a progress line per level when > 0.
+        Print a progress line per level when > 0. It is also the skorch
+        net's ``verbose``, so callbacks that print (``PrintLog``,
+        ``Checkpoint``) print when it is > 0, as in skorch.
     n_threads : int, "auto" or None, default="auto"
         Torch CPU threads used inside ``fit`` and ``predict*``; torch's own
         setting is restored afterwards. ``"auto"`` uses one thread when a
