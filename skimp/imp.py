@@ -205,9 +205,18 @@ class ImpRunner:
             elif self.retrain == "reinit":
                 module.load_state_dict(self._fresh_state(level))
         self.net.set_mask(self.mask)
+        # Each level is a fresh skorch fit of the restarted weights: a new
+        # history, a new optimizer (no momentum or Adam moments survive a
+        # rewind) and callbacks initialized again, as skorch's fit does, so
+        # that EpochScoring's best score or Checkpoint(load_best=True) are
+        # per level and never carry another level's weights over.
         self.net.initialize_history()
-        # A fresh optimizer: no momentum or Adam moments survive a rewind.
-        self.net.initialize_optimizer()
+        self.net.initialize_callbacks()
+        verbose, self.net.verbose = self.net.verbose, 0
+        try:  # skorch would print "Re-initializing optimizer" at every level
+            self.net.initialize_optimizer()
+        finally:
+            self.net.verbose = verbose
 
     def train_level(self, level):
         """Train ``level`` to the end of the schedule.

@@ -16,11 +16,18 @@ points:
   directly instead of ``train_step_single``, ``infer`` and ``get_loss``, which
   would reset every module's train mode and re-check the batch's type per
   batch (override ``train_step`` to change how the loss is computed);
-- ``run_single_epoch`` sets the train mode once, calls the per-batch
-  callback hooks only when a callback defines them (a per-batch learning
-  rate schedule, say), and reduces the batch losses once per epoch, which
-  avoids tensor arithmetic and a device sync per batch. Epoch-level
-  callbacks (skorch's ``LRScheduler``, ...) run as in skorch.
+- ``run_single_epoch`` sets the train mode once and reduces the batch
+  losses once per epoch, which avoids tensor arithmetic and a device sync
+  per batch.
+
+Callbacks keep skorch's contract: every hook is called where skorch calls
+it, with the same arguments. The per-batch hooks (``on_batch_begin``,
+``on_batch_end``, with skorch's per-batch history) and ``on_grad_computed``
+are only sent when a callback overrides them (a per-batch learning-rate
+schedule, ``GradientNormClipping``, ...), so a fit without such callbacks
+pays nothing for them. The epoch-level ``train_loss`` and ``valid_loss`` and
+their ``*_best`` flags are recorded as skorch's default
+``PassthroughScoring`` callbacks record them.
 
 ``benchmarks/bench_training.py`` measures what is left against a minimal
 hand-written torch loop.
@@ -32,22 +39,38 @@ the tests all use them.
 """
 
 import contextlib
+import itertools
 import math
 import os
 
 import torch
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EpochTimer
+from skorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EpochTimer,
+    PassthroughScoring,
+    TrainEndCheckpoint,
+)
 from skorch.dataset import Dataset
+from skorch.utils import TeeGenerator
 
-__all__ = ["MaskedNet", "TensorBatches", "TensorDataset", "build_net", "resolve_threads",
-           "torch_threads"]
+__all__ = ["MaskedNet", "MultiplyAddCounter", "TensorBatches", "TensorDataset", "build_net",
+           "resolve_threads", "torch_threads"]
 
-#: Multiply-adds per training batch (weights x batch size) from which
+#: Multiply-adds per training batch (those of one row's forward pass times
+#: the batch size; for an MLP, its weights times the batch size) from which
 #: ``n_threads="auto"`` lets a fit use several threads; below it, thread
 #: synchronisation costs more than it saves. Measured in
 #: ``benchmarks/bench_threads.py``; see docs/performance.md.
 AUTO_THREADS_MIN_WORK = 2**24
+
+#: skorch callbacks that read the per-batch history (``history[-1, "batches"]``)
+#: without a batch hook of their own: ``PassthroughScoring`` averages the
+#: batch losses, and the checkpoints format file names with the last batch.
+#: With one of them, or any callback that overrides ``on_batch_begin`` or
+#: ``on_batch_end``, :class:`MaskedNet` writes that history as skorch does.
+BATCH_HISTORY_READERS = (PassthroughScoring, Checkpoint, TrainEndCheckpoint)
 
 
 class TensorDataset(Dataset):
@@ -133,6 +156,10 @@ class MaskedNet(NeuralNetClassifier):
     #: Callable applied to each training batch of X (augmentation), or None.
     batch_transform = None
 
+    # Whether ``train_step`` sends ``on_grad_computed``. ``run_single_epoch``
+    # sets it from the callbacks at every epoch; True for a direct call.
+    _notify_grads_ = True
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("iterator_train", TensorBatches)
         kwargs.setdefault("iterator_valid", TensorBatches)
@@ -143,8 +170,11 @@ class MaskedNet(NeuralNetClassifier):
 
     @property
     def _default_callbacks(self):
-        # skorch's default loss-scoring callbacks read per-batch history,
-        # which the lean epoch loop no longer writes.
+        # skorch's default PassthroughScoring callbacks average the per-batch
+        # losses of the history, which the lean loop writes only for batch
+        # callbacks; run_single_epoch records the same train_loss, valid_loss
+        # and *_best entries itself. skorch's default PrintLog is left out:
+        # skimp prints its own progress table (pass PrintLog to get skorch's).
         return [("epoch_timer", EpochTimer())]
 
     def set_mask(self, mask):
@@ -188,36 +218,58 @@ class MaskedNet(NeuralNetClassifier):
         y_pred = self.module_(Xi, **fit_params)
         loss = self.criterion_(y_pred, yi)
         loss.backward()
+        if self._notify_grads_:
+            # Between backward and step, with skorch's arguments, so that
+            # GradientNormClipping clips the gradients the step uses.
+            self.notify("on_grad_computed",
+                        named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                        batch=batch, training=True)
         self.optimizer_.step()
         self.apply_mask()
         return {"loss": loss, "y_pred": y_pred}
 
-    def _batch_callbacks(self):
-        """The callbacks that act on batches, such as a per-batch LR schedule."""
-        return [cb for _, cb in self.callbacks_
-                if type(cb).on_batch_begin is not Callback.on_batch_begin
-                or type(cb).on_batch_end is not Callback.on_batch_end]
+    def _hooked_callbacks(self):
+        """Whether callbacks need the per-batch hooks, and the gradient hook.
+
+        A callback needs the batch hooks, and skorch's per-batch history,
+        when it overrides ``on_batch_begin`` or ``on_batch_end``, or is one
+        of skorch's callbacks that read that history in other hooks
+        (:data:`BATCH_HISTORY_READERS`).
+        """
+        batches = grads = False
+        for _, cb in self.callbacks_:
+            kind = type(cb)
+            batches = batches or (kind.on_batch_begin is not Callback.on_batch_begin
+                                  or kind.on_batch_end is not Callback.on_batch_end
+                                  or isinstance(cb, BATCH_HISTORY_READERS))
+            grads = grads or kind.on_grad_computed is not Callback.on_grad_computed
+        return batches, grads
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
         self._set_training(training)
-        # Batch hooks cost a call per callback per batch: only made when a
+        # The hooks cost a call per callback per batch: only made when a
         # callback uses them.
-        notify_batches = bool(self._batch_callbacks())
+        notify_batches, self._notify_grads_ = self._hooked_callbacks()
         losses, sizes = [], []
         for batch in iterator:
             if notify_batches:
+                # As skorch's loop: the hook, the train mode set again (a
+                # callback may have called predict, which sets eval mode),
+                # the step, the per-batch history, the hook with the step's
+                # outputs (loss, y_pred).
                 self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            loss = step["loss"].detach()
-            if notify_batches:
-                # The hook gets what skorch's gives it: the batch, the mode and
-                # the step's outputs (loss, y_pred).
+                self._set_training(training)
+                step = step_fn(batch, **fit_params)
+                self.history.record_batch(prefix + "_loss", step["loss"].item())
+                self.history.record_batch(prefix + "_batch_size", len(batch[0]))
                 self.notify("on_batch_end", batch=batch, training=training, **step)
+            else:
+                step = step_fn(batch, **fit_params)
             # Keep the loss tensors; summing them per batch would cost
             # tensor ops (and, on CUDA, nothing is synced until the end).
-            losses.append(loss)
+            losses.append(step["loss"].detach())
             sizes.append(len(batch[0]))
             if self.stop_requested:
                 raise KeyboardInterrupt("training stopped after the current batch")
@@ -226,8 +278,17 @@ class MaskedNet(NeuralNetClassifier):
         epoch_loss = float(torch.stack(losses).double().cpu() @ weights) / float(weights.sum())
         if not math.isfinite(epoch_loss):
             raise FloatingPointError(f"the {prefix} loss became {epoch_loss}.")
-        self.history.record(prefix + "_loss", epoch_loss)
+        self._record_loss(prefix + "_loss", epoch_loss)
         self.history.record(prefix + "_batch_count", len(iterator))
+
+    def _record_loss(self, key, value):
+        """Record an epoch's loss and its ``*_best`` flag, as skorch's
+        default ``PassthroughScoring`` does: lower than every earlier epoch
+        of this history (so the first epoch is always the best so far)."""
+        earlier = itertools.islice(self.history, len(self.history) - 1)
+        best = all(value < row[key] for row in earlier if key in row)
+        self.history.record(key, value)
+        self.history.record(key + "_best", best)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -245,7 +306,7 @@ class MaskedNet(NeuralNetClassifier):
 
 
 def build_net(module, *, n_classes, random_state, max_epochs, batch_size, lr,
-              optimizer=torch.optim.SGD, device="cpu", **net_params):
+              optimizer=torch.optim.SGD, device="cpu", verbose=0, **net_params):
     """An initialized :class:`MaskedNet` with skimp's training settings.
 
     Parameters
@@ -260,6 +321,9 @@ def build_net(module, *, n_classes, random_state, max_epochs, batch_size, lr,
         training never draws from torch's global RNG for it.
     max_epochs, batch_size, lr, optimizer, device
         As in skorch's ``NeuralNet``.
+    verbose : int, default=0
+        The net's ``verbose``, which skorch's callbacks read: ``PrintLog``
+        and ``Checkpoint`` print to stdout only when it is > 0.
     **net_params
         Other skorch parameters, such as ``optimizer__momentum`` or
         ``iterator_train__drop_last``.
@@ -272,7 +336,7 @@ def build_net(module, *, n_classes, random_state, max_epochs, batch_size, lr,
     return MaskedNet(
         module=module, criterion=torch.nn.CrossEntropyLoss, optimizer=optimizer,
         lr=lr, max_epochs=max_epochs, batch_size=batch_size, device=device,
-        verbose=0, classes=list(range(n_classes)),
+        verbose=verbose, classes=list(range(n_classes)),
         iterator_train__generator=torch.Generator().manual_seed(int(random_state)),
         **net_params).initialize()
 
@@ -297,21 +361,85 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
-def resolve_threads(n_threads, module, batch_size):
+class MultiplyAddCounter:
+    """Count the multiply-adds of the forward passes run inside the block.
+
+    Forward hooks on every ``Linear`` and convolution layer (``ConvNd`` and
+    ``ConvTransposeNd``) of ``module`` add up what each call computes: a
+    convolution's weights count once per output position, so a small
+    kernel slid over a large image counts for what it costs. Other layers
+    (normalisation, pooling, activations) are not counted; they cost little
+    next to these.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Attributes
+    ----------
+    total : int
+        Multiply-adds counted so far, over all rows.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skimp.training import MultiplyAddCounter
+    >>> conv = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1)
+    >>> with MultiplyAddCounter(conv) as counter, torch.no_grad():
+    ...     _ = conv(torch.zeros(2, 3, 16, 16))
+    >>> counter.total // 2  # per row: 16 x 16 positions x 8 outputs x 27 inputs
+    55296
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.total = 0
+        self._handles = []
+
+    def _count(self, layer, inputs, output):
+        per_output = math.prod(layer.weight.shape[1:])
+        if isinstance(layer, torch.nn.modules.conv._ConvTransposeNd):
+            # Every input value is spread over the kernel's outputs.
+            self.total += inputs[0].numel() * per_output
+        else:
+            self.total += output.numel() * per_output
+
+    def __enter__(self):
+        for layer in self.module.modules():
+            if isinstance(layer, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
+                self._handles.append(layer.register_forward_hook(self._count))
+        return self
+
+    def __exit__(self, *exc_info):
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        return False
+
+
+def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
     """The torch thread count a fit uses.
 
     Parameters
     ----------
     n_threads : int, "auto" or None
         An int is used as it is and ``None`` means torch's current setting.
-        ``"auto"`` gives 1 when a batch's work, the network's weights times
-        ``batch_size``, is below :data:`AUTO_THREADS_MIN_WORK`, and torch's
-        current setting, at most the cores this process may use, otherwise.
-        joblib's process workers start with torch capped at
-        ``cores // n_jobs`` threads, and Dask's with one, so "auto" never
-        oversubscribes them.
+        ``"auto"`` gives 1 when a batch's work, its multiply-adds, is below
+        :data:`AUTO_THREADS_MIN_WORK`, and torch's current setting, at most
+        the cores this process may use, otherwise. joblib's process workers
+        start with torch capped at ``cores // n_jobs`` threads, and Dask's
+        with one, so "auto" never oversubscribes them.
     module : torch.nn.Module
     batch_size : int
+    multiply_adds : int, default=None
+        Multiply-adds of one row's forward pass, as :class:`MultiplyAddCounter`
+        counts them on the two rows that ``fit`` runs through the network
+        before training. A batch's work is that times ``batch_size``. Every
+        parameter takes part in at least one multiply-add per row, so the
+        count used is at least the module's parameter count, which also
+        covers layers the counter does not hook; ``None`` uses that count
+        alone. For an MLP both are its weights and biases, whose multiply-adds
+        per row are its weights: the decision is the same either way.
 
     Returns
     -------
@@ -319,8 +447,8 @@ def resolve_threads(n_threads, module, batch_size):
     """
     if n_threads != "auto":
         return n_threads
-    work = sum(p.numel() for p in module.parameters()) * batch_size
-    if work < AUTO_THREADS_MIN_WORK:
+    per_row = max(multiply_adds or 0, sum(p.numel() for p in module.parameters()))
+    if per_row * batch_size < AUTO_THREADS_MIN_WORK:
         return 1
     try:
         cores = len(os.sched_getaffinity(0))

@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from skorch.callbacks import EarlyStopping, InputShapeSetter, LoadInitState, LRScheduler
+from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
 from tests._helpers import fast_clf
 
@@ -69,6 +71,14 @@ FIT_CASES = [
     ("nothing to prune", {"module": Dense}, X, y, ValueError, r"Dense has no weights to prune.*unpruned_layers"),
     ("module that fails on X", {"module": torch.nn.Linear(3, 2)}, X, y, ValueError, r"Linear failed on the first 2 rows of X \(shape \(2, 5\)\)"),
     ("module returning 1-D", {"module": OneDim}, X, y, ValueError, r"must return a 2-D tensor of logits.*returned \(2,\)"),
+    # Callbacks that cannot follow IMP's levels; the rest run as in skorch (tests/test_training.py).
+    ("EarlyStopping", {"callbacks": [EarlyStopping()]}, X, y, ValueError, r"EarlyStopping cannot run inside IMP \(callback 'EarlyStopping'\).*patience="),
+    ("EarlyStopping set through set_params", {"callbacks": [("stop", LRScheduler())], "callbacks__stop": EarlyStopping()}, X, y, ValueError, r"EarlyStopping cannot run inside IMP \(callback 'stop'\)"),
+    ("LoadInitState", {"callbacks": [LoadInitState(checkpoint=None)]}, X, y, ValueError, r"LoadInitState .*over the rewound survivors.*checkpoint_dir="),
+    ("InputShapeSetter", {"callbacks": [InputShapeSetter()]}, X, y, ValueError, r"InputShapeSetter .*builds the module again.*module__"),
+    ("ReduceLROnPlateau with rewinding", {"rewind_epoch": 1, "callbacks": [LRScheduler(policy=ReduceLROnPlateau)]}, X, y, ValueError, "cannot be fast-forwarded to rewind_epoch"),
+    ("ReduceLROnPlateau set through set_params", {"rewind_epoch": 1, "callbacks": [LRScheduler(policy=StepLR, step_size=1)], "callbacks__LRScheduler__policy": ReduceLROnPlateau}, X, y, ValueError, r"ReduceLROnPlateau\) depends on the losses seen \(callback 'LRScheduler'\).*cannot be fast-forwarded"),
+    ("ReduceLROnPlateau named by string through set_params", {"rewind_epoch": 1, "callbacks": [LRScheduler(policy=StepLR, step_size=1)], "callbacks__LRScheduler__policy": "ReduceLROnPlateau"}, X, y, ValueError, "cannot be fast-forwarded"),
 ]
 
 

@@ -393,6 +393,28 @@ def test_batchnorm_with_a_one_row_last_batch_needs_drop_last(digits):
     assert clf.get_params()["iterator_train__drop_last"] is True
 
 
+def test_a_tiny_last_batch_is_announced_once(digits):
+    import warnings
+
+    X, y = digits
+    # 600 rows, 60 held out: 540 training rows = 8 * 66 + 12.
+    with pytest.warns(UserWarning, match=r"last training batch of every epoch holds 12 "
+                                         r"rows, against batch_size=66.*540 training rows"
+                                         r".*iterator_train__drop_last=True") as caught:
+        fast_clf(batch_size=66).fit(X, y)
+    ours = [w for w in caught if "last training batch" in str(w.message)]
+    assert len(ours) == 1  # once per fit, not once per level or epoch
+    assert ours[0].filename == __file__  # points at the call to fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fast_clf(batch_size=66, iterator_train__drop_last=True).fit(X, y)
+        fast_clf(batch_size=64).fit(X, y)  # a last batch of 28 rows, 44% of one
+        fast_clf(batch_size=1024).fit(X, y)  # one batch holds every row
+        fast_clf(batch_size=64, iterator_train__batch_size=54).fit(X, y)  # 10 batches of 54
+    with pytest.warns(UserWarning, match="holds 10 rows, against batch_size=53"):
+        fast_clf(iterator_train__batch_size=53).fit(X, y)
+
+
 # -- parameters -----------------------------------------------------------------
 
 def test_a_misspelt_parameter_survives_clone_and_fails_in_cross_validation(digits):
@@ -611,3 +633,82 @@ def test_module_classes_get_n_classes_and_the_image_shape(digits):
     binary = fast_clf(module=ImageLinear, module__n_classes=10)
     with pytest.raises(ValueError, match="returns 10 logits per row but y holds 2 classes"):
         binary.fit(images[y < 2], y[y < 2])
+
+
+# -- input layouts --------------------------------------------------------------
+
+def _small_convnet(**params):
+    from skimp.modules import ConvNet
+
+    return fast_clf(module=ConvNet, module__n_conv_pairs=1, module__width=0.125,
+                    module__hidden_layer_sizes=(16,), max_levels=1, **params)
+
+
+def _three_channel_images(X):
+    """sklearn's digits as (n, 3, 8, 8) images: 192 values per row."""
+    return np.concatenate([X, X ** 2, 1 - X], axis=1).reshape(-1, 3, 8, 8)
+
+
+@pytest.mark.parametrize("layout", ["reversed rows", "flipped images", "Fortran order"])
+def test_any_numpy_layout_fits_and_predicts_as_its_contiguous_copy(digits, layout):
+    X, y = digits
+    images = X.reshape(-1, 1, 8, 8)
+    view, y_view = {
+        "reversed rows": (images[::-1], y[::-1]),
+        "flipped images": (images[..., ::-1], y),
+        "Fortran order": (np.asfortranarray(images), y),
+    }[layout]
+    copy = np.array(view, order="C")
+    fitted = _small_convnet().fit(view, y_view)
+    reference = _small_convnet().fit(copy, np.array(y_view))
+    np.testing.assert_array_equal(fitted.imp_path_["val_loss"], reference.imp_path_["val_loss"])
+    np.testing.assert_array_equal(fitted.predict_proba(view), reference.predict_proba(copy))
+    # The default MLP, on 2-D views of the same kinds.
+    flat = view.reshape(len(view), -1) if layout != "flipped images" else X[:, ::-1]
+    mlp = fast_clf().fit(flat, y_view)
+    flat_copy = np.array(flat, order="C")
+    np.testing.assert_array_equal(mlp.predict_proba(flat),
+                                  fast_clf().fit(flat_copy, y_view).predict_proba(flat_copy))
+    np.testing.assert_array_equal(mlp.predict(np.asfortranarray(flat)), mlp.predict(flat_copy))
+
+
+def test_images_and_their_flat_rows_predict_alike(digits):
+    X, y = digits
+    images = _three_channel_images(X)
+    flat = images.reshape(len(images), -1)
+    clf = _small_convnet().fit(images, y)
+    # sklearn counts X.shape[1]: the channels, for images.
+    assert clf.n_features_in_ == 3
+    expected = clf.predict_proba(images)
+    np.testing.assert_array_equal(clf.predict_proba(flat), expected)
+    np.testing.assert_array_equal(clf.decision_function(flat), clf.decision_function(images))
+    assert clf.score(flat, y) == clf.score(images, y)
+    # Channels last holds as many values, in another order: refused, not guessed.
+    with pytest.raises(ValueError, match=r"rows of shape \(8, 8, 3\).*fitted on rows of "
+                                         r"shape \(3, 8, 8\).*\(n_samples, 3, 8, 8\) or "
+                                         r"flat rows of 192 columns"):
+        clf.predict(images.transpose(0, 2, 3, 1))
+    with pytest.raises(ValueError, match=r"rows of shape \(100,\).*flat rows of 192 columns"):
+        clf.predict(np.zeros((2, 100)))
+    # Fitted on flat rows (as after a scaler), it takes the images too.
+    on_flat = _small_convnet(module__input_shape=(3, 8, 8)).fit(flat, y)
+    assert on_flat.n_features_in_ == 192
+    np.testing.assert_array_equal(on_flat.predict_proba(images), on_flat.predict_proba(flat))
+
+
+def test_the_validation_split_is_the_same_at_every_noise_level(digits):
+    """The split is stratified on the labels as passed to fit; the simulated
+    noise then reaches training and validation rows alike, so a search over
+    label_noise compares every level on the same validation rows."""
+    X, y = digits
+    clean = fast_clf(max_levels=0).fit(X, y)
+    for params in ({"label_noise": 0.6}, {"label_noise": 0.6, "noise_model": "pairflip"}):
+        noisy = fast_clf(max_levels=0, **params).fit(X, y)
+        np.testing.assert_array_equal(noisy.validation_mask_, clean.validation_mask_)
+        # 60% of the validation rows, give or take, carry a redrawn label.
+        noised = (noisy.noise_mask_ & noisy.validation_mask_).sum()
+        assert noised > 0.5 * clean.validation_mask_.sum()
+        assert (noisy.noise_mask_ & ~noisy.validation_mask_).any()
+    # Stratified on the labels as given: every class keeps its share.
+    counts = np.bincount(y[clean.validation_mask_], minlength=10)
+    np.testing.assert_allclose(counts / counts.sum(), np.bincount(y) / len(y), atol=0.02)

@@ -292,3 +292,24 @@ def test_every_referenced_image_exists():
                  "noise_width_grid", "calibration_baselines", "controls",
                  "cnn_fashion_mnist"):
         assert f"_static/{name}.png" in results, f"results.md does not show {name}.png"
+
+
+def test_the_docs_say_what_the_code_does():
+    """Claims the code contradicts (issue 15, items 15 and 16), kept out of
+    the pages and the docstrings: the validation split is drawn on the labels
+    as passed, before the simulated noise, which reaches both sides; compact
+    conv tickets are CompactConvNet and export too."""
+    from skimp import PrunedNetClassifier
+
+    root = DOCS.parent
+    texts = {page.name: page.read_text() for page in [root / "README.md", *DOCS.glob("*.md")]}
+    texts["PrunedNetClassifier"] = PrunedNetClassifier.__doc__
+    for name, text in texts.items():
+        flat = " ".join(text.split())
+        assert "before the validation split" not in flat, name
+        assert "applied before the split" not in flat, name
+        assert "for MLPs of `Linear` and `ReLU` layers only" not in flat, name
+    guide = " ".join(texts["user_guide.md"].split())
+    assert "CompactConvNet" in guide
+    assert "drawn by `noise_model`" in guide
+    assert "drawn by ``noise_model``" in PrunedNetClassifier.__doc__

@@ -341,3 +341,36 @@ def test_no_schedule_leaves_the_learning_rate_alone(data):
     ImpRunner(net, ["hidden.0.weight"], data, max_epochs=2, rewind_epoch=1,
               pruning_fraction=0.2, max_levels=1).run()
     assert recorder.epochs == [[0.05, 0.05], [0.05]]
+
+
+class ValidAccuracies(Callback):
+    """Records each level's validation accuracy, epoch by epoch."""
+
+    def __init__(self):
+        self.levels = []
+
+    def on_train_begin(self, net, **kwargs):
+        self.levels.append([])
+
+    def on_epoch_end(self, net, **kwargs):
+        self.levels[-1].append(net.history[-1, "valid_acc"])
+
+
+def test_callbacks_start_afresh_at_every_level(digits, tmp_path):
+    """Each level is a skorch fit of its own: EpochScoring's best score and
+    Checkpoint(load_best=True) are per level. Levels at 10% and 1% density
+    never beat the dense level's best accuracy; were the best score carried
+    over, their checkpoints would never be saved and load_best would load the
+    dense level's weights into them."""
+    from skorch.callbacks import Checkpoint, EpochScoring
+
+    X, y = digits
+    record = ValidAccuracies()
+    clf = fast_clf(pruning_fraction=0.9, max_epochs=4, callbacks=[
+        EpochScoring("accuracy", name="valid_acc", lower_is_better=False), record,
+        Checkpoint(monitor="valid_acc_best", load_best=True, dirname=str(tmp_path))]).fit(X, y)
+    assert len(record.levels) == 3
+    assert max(record.levels[2]) < max(record.levels[0])
+    for level, accuracies in enumerate(record.levels):
+        # The level is evaluated with the weights of its own best epoch.
+        assert clf.imp_path_["val_accuracy"][level] == pytest.approx(max(accuracies))

@@ -149,3 +149,256 @@ def test_resolve_threads():
     expected = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
     assert resolve_threads("auto", big, 64) == expected
     assert resolve_threads("auto", big, 4) == 1  # the batch, not the net, is small
+
+
+# -- skorch's callback contract ----------------------------------------------
+#
+# Every skorch callback runs inside IMP as it runs in skorch: the same hooks,
+# at the same places, with the same arguments (or fit refuses it, see
+# tests/test_bad_input.py). Each level is one skorch training run.
+
+HOOKS = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+         "on_batch_begin", "on_batch_end", "on_grad_computed"]
+
+
+def _recording_callback():
+    from skorch.callbacks import Callback
+
+    class Recorder(Callback):
+        """Records each hook it receives: name, argument names, training flag."""
+
+        def __init__(self):
+            self.calls = []
+
+    for hook in HOOKS:
+        def method(self, net, _hook=hook, **kwargs):
+            self.calls.append((_hook, tuple(sorted(kwargs)), kwargs.get("training")))
+        setattr(Recorder, hook, method)
+    return Recorder()
+
+
+def _fit(X, y, callbacks=None, **params):
+    return fast_clf(**{"callbacks": callbacks, **params}).fit(X, y)
+
+
+def test_a_callback_gets_every_hook_skorch_sends(digits):
+    """The hooks, their order and their argument names match a plain skorch net
+    trained on the same rows for the same epochs, with the same validation rows."""
+    from skorch import NeuralNetClassifier
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    X, y = digits
+    X = X.astype(np.float32)
+    ours = _recording_callback()
+    clf = _fit(X, y, [ours], max_epochs=2, max_levels=1)
+    val = clf.validation_mask_
+    theirs = _recording_callback()
+    NeuralNetClassifier(
+        MLP, module__n_features=64, module__n_classes=10, module__hidden_layer_sizes=(16,),
+        criterion=torch.nn.CrossEntropyLoss, max_epochs=2, batch_size=64, verbose=0,
+        iterator_valid__batch_size=4096, callbacks=[theirs],
+        train_split=predefined_split(Dataset(X[val], y[val]))).fit(X[~val], y[~val])
+    # Level 1 trains like level 0: one skorch fit per level.
+    assert ours.calls == theirs.calls * 2
+    names = [call[0] for call in theirs.calls]
+    assert set(names) == set(HOOKS)
+    # The gradient hook sits between on_batch_begin and on_batch_end.
+    first = names.index("on_grad_computed")
+    assert names[first - 1:first + 2] == ["on_batch_begin", "on_grad_computed", "on_batch_end"]
+
+
+def test_gradient_norm_clipping_clips(digits):
+    from skorch.callbacks import GradientNormClipping
+
+    X, y = digits
+    plain = _fit(X, y).predict_proba(X)
+    clipped = _fit(X, y, [GradientNormClipping(gradient_clip_value=1e-8)]).predict_proba(X)
+    assert not np.array_equal(clipped, plain)
+    # A bound no gradient reaches changes nothing: the hooked loop trains
+    # exactly as the lean one.
+    loose = _fit(X, y, [GradientNormClipping(gradient_clip_value=1e9)]).predict_proba(X)
+    np.testing.assert_array_equal(loose, plain)
+
+
+def test_epoch_and_batch_scoring_score_the_validation_split(digits):
+    from skorch.callbacks import BatchScoring, EpochScoring
+
+    X, y = digits
+    clf = _fit(X, y, [EpochScoring("accuracy", name="valid_acc"),
+                      EpochScoring("accuracy", name="train_acc", on_train=True),
+                      BatchScoring("accuracy", name="valid_acc_batches")], max_levels=1)
+    last = clf.net_.history[-1]
+    # The last epoch's scores are the level's own validation accuracy.
+    assert last["valid_acc"] == pytest.approx(clf.imp_path_["val_accuracy"][-1])
+    assert last["valid_acc_batches"] == pytest.approx(clf.imp_path_["val_accuracy"][-1])
+    assert 0 < last["train_acc"] <= 1
+    assert {"valid_acc_best", "train_acc_best", "train_loss_best", "valid_loss_best"} <= set(last)
+    # Batch-level history as skorch writes it: 540 training rows in batches of
+    # 64, then the 60 validation rows in one batch.
+    batches = last["batches"]
+    assert [b["train_batch_size"] for b in batches[:-1]] == [64] * 8 + [28]
+    assert batches[-1]["valid_batch_size"] == 60 and "valid_acc_batches" in batches[-1]
+
+
+def test_passthrough_scoring_averages_the_batch_losses(digits):
+    from skorch.callbacks import PassthroughScoring
+
+    X, y = digits
+    clf = _fit(X, y, [PassthroughScoring(name="train_loss", on_train=True)])
+    row = clf.net_.history[-1]
+    sizes = [b["train_batch_size"] for b in row["batches"] if "train_batch_size" in b]
+    losses = [b["train_loss"] for b in row["batches"] if "train_loss" in b]
+    assert row["train_loss"] == pytest.approx(np.average(losses, weights=sizes))
+
+
+def test_print_log_prints_a_table_per_level_as_skorch_does(digits, capsys):
+    from skorch.callbacks import PrintLog
+
+    X, y = digits
+    lines = []
+    _fit(X, y, [PrintLog(sink=lines.append)], max_epochs=3, max_levels=2)
+    # A header (two lines) and one row per epoch, at each of the 3 levels.
+    assert len(lines) == 3 * (2 + 3)
+    assert lines[0].split() == ["epoch", "train_loss", "valid_loss", "dur"]
+    # With print as the sink it follows the net's verbose, as in skorch: the
+    # estimator's verbose is the net's.
+    _fit(X, y, [PrintLog()])
+    assert "train_loss" not in capsys.readouterr().out
+    _fit(X, y, [PrintLog()], verbose=1)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "weights left" in out
+    assert "Re-initializing" not in out  # skimp's own restarts are not announced
+
+
+def test_progress_bar_counts_every_batch(digits, capsys):
+    from skorch.callbacks import ProgressBar
+
+    X, y = digits
+    bar = ProgressBar()
+    _fit(X, y, [bar])
+    # 9 training batches and 1 validation batch, all counted.
+    assert bar.pbar_.total == bar.pbar_.n == 10
+
+
+def test_checkpoints_save_and_load_each_level(digits, tmp_path):
+    from skorch.callbacks import Checkpoint, TrainEndCheckpoint
+
+    X, y = digits
+    end = TrainEndCheckpoint(dirname=str(tmp_path / "end"))
+    clf = _fit(X, y, [Checkpoint(dirname=str(tmp_path / "best")), end], max_levels=2)
+    assert (tmp_path / "best" / "params.pt").is_file()
+    # The end-of-training checkpoint holds the last level's trained weights.
+    saved = torch.load(tmp_path / "end" / "train_end_params.pt")
+    for name, value in clf.level_module(2).state_dict().items():
+        assert torch.equal(saved[name], value), name
+
+
+def test_lr_schedules_follow_skorch(digits):
+    """WarmRestartLR (and any policy) sets the rates that skorch's net sets."""
+    from skorch import NeuralNetClassifier
+    from skorch.callbacks import LRScheduler, WarmRestartLR
+
+    X, y = digits
+    X = X.astype(np.float32)
+
+    def schedule():
+        return LRScheduler(policy=WarmRestartLR, min_lr=0.01, max_lr=0.1, base_period=2)
+
+    clf = _fit(X, y, [schedule()], max_epochs=6, max_levels=0)
+    net = NeuralNetClassifier(
+        MLP, module__n_features=64, module__n_classes=10, module__hidden_layer_sizes=(16,),
+        criterion=torch.nn.CrossEntropyLoss, max_epochs=6, lr=0.1, batch_size=64, verbose=0,
+        train_split=None, callbacks=[schedule()]).fit(X, y)
+    assert clf.net_.history[:, "event_lr"] == pytest.approx(net.history[:, "event_lr"])
+    assert len(set(clf.net_.history[:, "event_lr"])) > 2
+
+
+def test_freezer_freezes(digits):
+    from skorch.callbacks import Freezer
+
+    X, y = digits
+    torch.manual_seed(0)
+    module = MLP(64, 10, (16,))
+    clf = _fit(X, y, [Freezer("hidden.0.*")], module=module, max_levels=0)
+    trained = clf.level_module(0)
+    assert torch.equal(trained.hidden[0].weight, module.hidden[0].weight)
+    assert not torch.equal(trained.output.weight, module.output.weight)
+
+
+# -- n_threads="auto" sizes the work by multiply-adds ----------------------------
+
+class FewWeightsManyProducts(torch.nn.Module):
+    """About 10,000 weights, but 10.3 M multiply-adds per 32x32 image: each
+    3x3 kernel is applied at all 1,024 positions."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(3, 32, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(32, 32, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.output = torch.nn.Linear(32, 2)
+
+    def forward(self, X):
+        return self.output(self.features(X))
+
+
+def test_multiply_add_counter_counts_every_position():
+    from skimp.training import MultiplyAddCounter
+
+    net = FewWeightsManyProducts()
+    with MultiplyAddCounter(net) as counter, torch.no_grad():
+        net(torch.zeros(2, 3, 32, 32))
+    per_row = 1024 * 32 * 27 + 1024 * 32 * 288 + 32 * 2
+    assert counter.total == 2 * per_row
+    # Linear layers count their weights once per row (and per extra position).
+    mlp = MLP(64, 10, (16,))
+    with MultiplyAddCounter(mlp) as counter, torch.no_grad():
+        mlp(torch.zeros(3, 64))
+    assert counter.total == 3 * (64 * 16 + 16 * 10)
+    up = torch.nn.ConvTranspose1d(4, 2, kernel_size=3)
+    with MultiplyAddCounter(up) as counter, torch.no_grad():
+        up(torch.zeros(1, 4, 10))
+    assert counter.total == 4 * 10 * 2 * 3
+    # The hooks are gone after the block.
+    with torch.no_grad():
+        mlp(torch.zeros(3, 64))
+    assert counter.total == 4 * 10 * 2 * 3 and not mlp.hidden[0]._forward_hooks
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
+def test_auto_threads_size_the_work_by_multiply_adds():
+    from skimp.training import AUTO_THREADS_MIN_WORK
+
+    rng = np.random.RandomState(0)
+    images = rng.rand(40, 3, 32, 32).astype(np.float32)
+    y = np.arange(40) % 2
+    conv = FewWeightsManyProducts()
+    n_params = sum(p.numel() for p in conv.parameters())
+    assert n_params * 128 < AUTO_THREADS_MIN_WORK < 10_000_000 * 128
+    with torch_threads(2):
+        # 1.3 G multiply-adds per batch of 128, from 10,210 parameters.
+        fitted = fast_clf(module=FewWeightsManyProducts, max_epochs=1, max_levels=0,
+                          batch_size=128).fit(images, y)
+        small = fast_clf(max_epochs=1, max_levels=0).fit(images.reshape(40, -1)[:, :64], y)
+    assert fitted.n_threads_ == 2
+    assert small.n_threads_ == 1
+
+
+def test_auto_threads_decide_mlps_as_before():
+    """For Linear layers the multiply-adds per row are the weights, below the
+    parameter count, so every MLP gets what weights x batch gave it."""
+    from skimp.training import resolve_threads
+
+    expected = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+    for sizes, batch in [((64, 100, 10), 128), ((784, 300, 100, 10), 128),
+                         ((40, 1024, 10), 128), ((1000, 1000), 4)]:
+        mlp = MLP(sizes[0], sizes[-1], sizes[1:-1])
+        with torch.no_grad():
+            macs = sum(layer.weight.numel() for layer in mlp.modules()
+                       if isinstance(layer, torch.nn.Linear))
+        assert (resolve_threads("auto", mlp, batch, multiply_adds=macs)
+                == resolve_threads("auto", mlp, batch))
+    assert resolve_threads("auto", MLP(784, 10, (300, 100)), 128) == expected
+    assert resolve_threads("auto", MLP(64, 10, (100,)), 128) == 1
