@@ -236,6 +236,14 @@ def paired(results, metric_names):
     return pd.DataFrame(rows)
 
 
+def _markdown(table):
+    """A pandas table as a Markdown pipe table, without extra dependencies."""
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |",
+             "| " + " | ".join("---" for _ in table.columns) + " |"]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
 def _verdict(diff, higher_is_better):
     """A descriptive rule, not a test: with 3 seeds even a unanimous sign has p = 0.25."""
     diff = np.asarray(diff, dtype=float)
@@ -272,6 +280,8 @@ def main(argv=None):
                         help="keep the jobs already in --csv and fit only the others")
     parser.add_argument("--from-csv", action="store_true",
                         help="fit nothing: summarise and plot the rows in --csv")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the tables as Markdown (for docs/results.md)")
     args = parser.parse_args(argv)
     out = args.out or f"controls_{args.setting}.png"
     csv = args.csv or out.rsplit(".", 1)[0] + ".csv"
@@ -282,6 +292,8 @@ def main(argv=None):
     jobs = [(group, seed) for seed in seeds for group in
             ([m for m in g if m in methods] for g in JOBS) if group]
 
+    if args.from_csv and not os.path.exists(csv):
+        parser.error(f"--from-csv reads {csv}, which does not exist; run without it first")
     overrides = {}
     if args.levels is not None:
         overrides["max_levels"] = args.levels
@@ -321,9 +333,10 @@ def main(argv=None):
     print(f"\nsetting {args.setting}: {len(seeds)} seed(s), {NOISE:.0%} label noise, "
           f"clean test labels, validation-chosen rows; {time.perf_counter() - start:.0f} s "
           f"in all")
-    print(summarise(results, metric_names).to_string(index=False))
+    show = _markdown if args.markdown else (lambda table: table.to_string(index=False))
+    print(show(summarise(results, metric_names)))
     print("\npaired per-seed differences at the chosen rows (mean ± std), with the verdict")
-    print(paired(results, metric_names).to_string(index=False))
+    print(show(paired(results, metric_names)))
     results.to_csv(csv, index=False)
     panels = ["test_accuracy", "test_ece"] + (["kl"] if "kl" in results else [])
     disp = ControlsDisplay.from_results(results, metrics=panels, name=args.setting)
