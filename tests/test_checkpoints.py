@@ -19,6 +19,9 @@ from sklearn.model_selection import GridSearchCV
 from skimp.checkpoints import CheckpointStore, run_key
 from tests._helpers import fast_clf
 
+# The callables the cross-process script fits: one set, tested both ways.
+from tests.fit_for_keys import LOOP, ONE_LINE, Scale, Scaler, scale, scaled
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "fit_for_resume.py"
 
@@ -272,36 +275,6 @@ def test_a_stored_level_that_does_not_fit_is_recomputed(digits, tmp_path):
 
 
 # -- keys of callables, classes and tensors ------------------------------------
-
-
-def scaled(s):
-    def transform(X):
-        return X * s
-    return transform
-
-
-LOOP = [lambda X, s=s: X * s for s in (0.5, 2.0)]
-ONE_LINE = [lambda X: X * 0.5, lambda X: X * 2.0]
-
-
-def scale(X, s):
-    return X * s
-
-
-class Scale:
-    def __init__(self, s):
-        self.s = s
-
-    def __call__(self, X):
-        return X * self.s
-
-
-class Scaler:
-    def __init__(self, s):
-        self.s = s
-
-    def apply(self, X):
-        return X * self.s
 
 
 # Classes as a notebook cell defines them, before and after an edit of one
