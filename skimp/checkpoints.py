@@ -1,5 +1,11 @@
 """Level checkpoints, so that a killed IMP run loses at most one level.
 
+:class:`CheckpointStore` owns the record format: :meth:`CheckpointStore.save_level`
+writes a finished :class:`LevelState` with its rewind point and the RNG states
+the next level starts from (:func:`rng_states`), and
+:meth:`CheckpointStore.load_level` reads one back and checks that it fits the
+network, so :mod:`skimp.imp` only runs levels.
+
 Each finished level is written as two files in a folder named by the run key:
 
 - ``level_NNN.pt``: tensors only (mask bits, trained weights, rewind point and
@@ -29,12 +35,16 @@ import tempfile
 import types
 import warnings
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["run_key", "describe_architecture", "CheckpointStore"]
+from skimp.masks import Mask
+
+__all__ = ["run_key", "describe_architecture", "CheckpointStore", "LevelState", "rng_states",
+           "set_rng_states"]
 
 # Parameters that cannot change what any single level computes. Leaving them
 # out of the key lets a rerun with more levels or another selection rule reuse
@@ -439,6 +449,93 @@ def _atomic_write(path, data):
         raise
 
 
+@dataclass
+class LevelState:
+    """What is kept of one finished level: its mask and trained weights.
+
+    Attributes
+    ----------
+    level : int
+    mask_bits : dict
+        :meth:`skimp.masks.Mask.to_bits` of the level's mask.
+    weights : dict
+        :meth:`skimp.masks.Mask.compress` of the trained state dict.
+    """
+
+    level: int
+    mask_bits: dict
+    weights: dict
+
+    @property
+    def mask(self):
+        return Mask.from_bits(self.mask_bits)
+
+    def state_dict(self):
+        """Full state dict of the trained level, pruned weights exactly 0."""
+        return self.mask.expand(self.weights)
+
+
+def rng_states(generator, device):
+    """The random states a run continues from after a level.
+
+    On CUDA they include the device's generator: Dropout and transforms
+    such as :class:`skimp.transforms.RandomCropFlip` draw from it, so a
+    resumed level must start it where the uninterrupted run had it. On the
+    CPU it is never read, which would initialise CUDA on a machine that has
+    it.
+
+    Parameters
+    ----------
+    generator : torch.Generator
+        The net's batch-order generator (``iterator_train__generator``).
+    device : str or torch.device
+        The net's device.
+
+    Returns
+    -------
+    states : dict of str to torch.Tensor
+        ``batch_rng``, ``torch_rng`` and, on CUDA, ``cuda_rng``.
+    """
+    states = {"batch_rng": generator.get_state(), "torch_rng": torch.get_rng_state()}
+    device = torch.device(device)
+    if device.type == "cuda":
+        states["cuda_rng"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_rng_states(states, generator, device):
+    """Restore what :func:`rng_states` returned.
+
+    Parameters
+    ----------
+    states : dict of str to torch.Tensor
+    generator : torch.Generator
+        The net's batch-order generator.
+    device : str or torch.device
+        The net's device; the CUDA generator is set on CUDA only.
+    """
+    generator.set_state(states["batch_rng"])
+    torch.set_rng_state(states["torch_rng"])
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda_rng"], device)
+
+
+def _check_fits(state, rewind, module, prunable):
+    """Raise ValueError unless a stored level loads into ``module`` exactly."""
+    if set(state.mask_bits) != set(prunable):
+        raise ValueError(f"its mask covers {sorted(state.mask_bits)}, the network "
+                         f"prunes {sorted(prunable)}")
+    expected = module.state_dict()
+    for name, stored in (("weights", state.state_dict()), ("rewind point", rewind)):
+        if set(stored) != set(expected):
+            raise ValueError(f"its {name} hold other tensors than the network's")
+        for key, tensor in stored.items():
+            if tuple(tensor.shape) != tuple(expected[key].shape):
+                raise ValueError(f"{key} has shape {tuple(tensor.shape)} in its {name}, "
+                                 f"{tuple(expected[key].shape)} in the network")
+
+
 class CheckpointStore:
     """The records of one run, in ``directory / key``.
 
@@ -512,9 +609,70 @@ class CheckpointStore:
                           RuntimeWarning, stacklevel=2)
             return None
 
-    def load_completed(self):
-        """Records of levels 0, 1, ... up to the first missing or damaged one."""
-        records = []
-        while (record := self.load(len(records))) is not None:
-            records.append(record)
-        return records
+    def save_level(self, state, row, rewind, rng):
+        """Write a finished level, and what the next level starts from.
+
+        Parameters
+        ----------
+        state : LevelState
+        row : dict
+            The level's ``imp_path_`` row: plain numbers.
+        rewind : dict of str to torch.Tensor
+            The rewind point (a state dict), on any device.
+        rng : dict of str to torch.Tensor
+            From :func:`rng_states`, taken after the level.
+        """
+        record = {
+            "mask": {n: {"bits": torch.from_numpy(bits), "shape": list(shape)}
+                     for n, (shape, bits) in state.mask_bits.items()},
+            "weights": state.weights,
+            "rewind": {k: v.cpu() for k, v in rewind.items()},
+            **rng,
+        }
+        self.save(state.level, record, row)
+
+    def load_level(self, level, module, prunable, device):
+        """Read back what :meth:`save_level` wrote, if it fits the network.
+
+        Parameters
+        ----------
+        level : int
+        module : torch.nn.Module
+            The network the level must load into exactly.
+        prunable : iterable of str
+            The parameters the network prunes; the stored mask must cover
+            these.
+        device : str or torch.device
+            The net's device. A record from a CPU run holds no state of the
+            CUDA generator, without which a run on CUDA cannot continue
+            exactly: on CUDA such a record is recomputed, not trusted.
+
+        Returns
+        -------
+        loaded : tuple or None
+            ``(state, row, rewind, rng)``: the :class:`LevelState`, its
+            ``imp_path_`` row, the rewind point on the CPU and the RNG
+            states for :func:`set_rng_states`. None, with a
+            ``RuntimeWarning``, when the level is absent, damaged or does
+            not fit.
+        """
+        loaded = self.load(level)
+        if loaded is None:
+            return None
+        record, row = loaded
+        try:
+            bits = {n: (tuple(m["shape"]), m["bits"].numpy()) for n, m in record["mask"].items()}
+            state = LevelState(level, bits, record["weights"])
+            _check_fits(state, record["rewind"], module, prunable)
+            rng = {key: record[key] for key in ("batch_rng", "torch_rng")}
+            if torch.device(device).type == "cuda":
+                if "cuda_rng" not in record:
+                    raise ValueError("it holds no state of the CUDA generator, which "
+                                     "a run on CUDA needs to continue exactly")
+                rng["cuda_rng"] = record["cuda_rng"]
+        except (KeyError, TypeError, ValueError) as exc:
+            warnings.warn(f"Checkpoint of IMP level {level} in {self.path} does not "
+                          f"fit this network ({exc}); recomputing from that level.",
+                          RuntimeWarning, stacklevel=4)
+            return None
+        return state, row, record["rewind"], rng

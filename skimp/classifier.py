@@ -1,33 +1,40 @@
 """``PrunedNetClassifier``: a scikit-learn classifier fitted by IMP."""
 
-import contextlib
 import copy
 import inspect
-import math
 import os
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skimp import metrics
+from skimp._data import (
+    explain_string_features,
+    row_shape_message,
+    to_fitted_layout,
+    validation_split,
+)
 from skimp._validation import Interval, StrOptions
 from skimp.checkpoints import CheckpointStore, run_key
 from skimp.compact import compact
-from skimp.imp import ImpRunner
+from skimp.imp import ImpRunner, check_callbacks
 from skimp.masks import prunable_parameter_names
-from skimp.modules import MLP
 from skimp.noise import NOISE_MODELS, apply_label_noise
 from skimp.pruning import CRITERIA, SCOPES
-from skimp.training import MultiplyAddCounter, build_net, resolve_threads, torch_threads
+from skimp.training import (
+    INFERENCE_BATCH_SIZE,
+    build_net,
+    check_output_width,
+    resolve_threads,
+    torch_threads,
+)
 
 __all__ = ["PrunedNetClassifier"]
 
@@ -35,15 +42,6 @@ __all__ = ["PrunedNetClassifier"]
 NET_PREFIXES = ("module__", "optimizer__", "criterion__", "callbacks__",
                 "iterator_train__", "iterator_valid__")
 
-# Prefixed parameters that skimp sets itself, and what to use instead.
-_OWN_SETTINGS = {
-    "iterator_train__generator": "random_state, which seeds the batch order",
-}
-_OWN_MLP_SETTINGS = {
-    "module__hidden_layer_sizes": "hidden_layer_sizes",
-    "module__n_features": "nothing: the default MLP takes its input width from X",
-    "module__n_classes": "nothing: the default MLP takes its output width from y",
-}
 
 
 class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
@@ -398,13 +396,6 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"PrunedNetClassifier got unexpected parameters {unknown}; extra "
                 f"parameters must carry one of the prefixes {list(NET_PREFIXES)}, "
                 f"e.g. optimizer__momentum=0.9.")
-        clashes = dict(_OWN_SETTINGS, **(_OWN_MLP_SETTINGS if self.module is None else {}))
-        for name in self._net_params():
-            if name in clashes:
-                raise ValueError(
-                    f"{name} is set by skimp itself"
-                    f"{' for the default MLP' if name in _OWN_MLP_SETTINGS else ''}; "
-                    f"use {clashes[name]}.")
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not sizes or any(not isinstance(h, Integral) or h < 1 for h in sizes):
@@ -474,7 +465,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y):
         """Run the whole fit; return the fitted attributes."""
         hidden = self._check_settings()
-        with _explain_string_features():
+        with explain_string_features():
             X, y = validate_data(self, X, y, dtype=(np.float32, np.float64),
                                  allow_nd=self.module is not None, ensure_min_samples=2)
         # Any numpy layout (X[::-1], flipped images X[..., ::-1], Fortran
@@ -490,7 +481,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"one class ({classes[0]!r}).")
         rng = check_random_state(self.random_state)
         noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
-        train_idx, val_idx = _validation_split(y_idx, classes, self.validation_fraction,
+        train_idx, val_idx = validation_split(y_idx, classes, self.validation_fraction,
                                                split_seed)
         self._warn_small_last_batch(len(train_idx))
         y_noisy, noise_mask = apply_label_noise(
@@ -505,10 +496,15 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(torch_seed)
-            net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
-            for name, cb in net.callbacks_:
-                _check_callback(name, cb, self.rewind_epoch)
-            multiply_adds = _check_output_width(net.module_, data[0][:2], n_classes)
+            net = build_net(
+                self.module, n_classes=n_classes, random_state=torch_seed,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                optimizer=self.optimizer, device=device, verbose=self.verbose,
+                hidden_layer_sizes=hidden, input_shape=X.shape[1:],
+                train_transform=self.train_transform, callbacks=self.callbacks,
+                **self._net_params())
+            check_callbacks(net, self.rewind_epoch)
+            multiply_adds = check_output_width(net.module_, data[0][:2], n_classes)
             prunable = prunable_parameter_names(net.module_, _unpruned(net.module_))
             if not prunable:
                 raise ValueError(
@@ -577,27 +573,6 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"iterator_train__drop_last=True to skip that batch, or change "
                 f"batch_size or validation_fraction.", UserWarning, stacklevel=5)
 
-    def _build_net(self, input_shape, n_classes, hidden, device, seed):
-        module_params = {}
-        if self.module is None:
-            module = MLP
-            module_params = {"module__n_features": int(np.prod(input_shape)),
-                             "module__n_classes": n_classes,
-                             "module__hidden_layer_sizes": hidden}
-        elif isinstance(self.module, torch.nn.Module):
-            module = copy.deepcopy(self.module)
-        else:
-            module = self.module
-            module_params = _filled_module_params(module, self._net_params(), n_classes,
-                                                  input_shape)
-        net = build_net(module, n_classes=n_classes, random_state=seed,
-                        max_epochs=self.max_epochs, batch_size=self.batch_size,
-                        lr=self.lr, optimizer=self.optimizer, device=device,
-                        verbose=self.verbose, callbacks=self.callbacks, **module_params,
-                        **self._net_params())
-        net.batch_transform = self.train_transform
-        return net
-
     # -- prediction -------------------------------------------------------
 
     def _logits(self, X, module=None):
@@ -607,18 +582,19 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             if module is None:
                 return self.net_.forward(X, device="cpu").double()
             device = next(module.parameters()).device
-            return torch.cat([module(X[i:i + 4096].to(device)).cpu()
-                              for i in range(0, len(X), 4096)]).double()
+            step = INFERENCE_BATCH_SIZE
+            return torch.cat([module(X[i:i + step].to(device)).cpu()
+                              for i in range(0, len(X), step)]).double()
 
     def _validate_rows(self, X):
         """X as a C-ordered, writeable float array of rows of the fitted shape."""
         if self.module is not None:
-            X = _to_fitted_layout(X, self._input_shape)
-        with _explain_string_features():
+            X = to_fitted_layout(X, self._input_shape)
+        with explain_string_features():
             X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
                               allow_nd=self.module is not None)
         if X.shape[1:] != self._input_shape:
-            raise ValueError(_row_shape_message(X.shape[1:], self._input_shape))
+            raise ValueError(row_shape_message(X.shape[1:], self._input_shape))
         if not (X.flags.c_contiguous and X.flags.writeable):
             # torch cannot wrap negative strides (X[::-1], flipped images) and
             # warns on read-only memory (pandas copy-on-write frames, joblib
@@ -814,73 +790,8 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
 
-@contextlib.contextmanager
-def _explain_string_features():
-    """Add the fix to numpy's error for string features."""
-    try:
-        yield
-    except ValueError as exc:
-        if "could not convert string" not in str(exc):
-            raise
-        raise ValueError(
-            f"{exc}. PrunedNetClassifier needs numeric features; encode string "
-            f"columns first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
-            f"Pipeline.") from exc
-
-
-def _row_shape_message(row, fitted):
-    flat = f" or flat rows of {math.prod(fitted)} columns" if len(fitted) > 1 else ""
-    return (f"X has rows of shape {tuple(row)}, but PrunedNetClassifier was fitted on "
-            f"rows of shape {fitted}; pass X of shape "
-            f"(n_samples, {', '.join(map(str, fitted))}){flat}.")
-
-
-def _to_fitted_layout(X, fitted):
-    """X with rows of the fitted shape when only the layout differs.
-
-    Flat rows for a network fitted on images are reshaped to the images,
-    and images for one fitted on flat rows are flattened, both in C order:
-    the order in which ``images.reshape(n, -1)`` flattens and skimp's modules
-    read flat rows. Two image shapes of one size are ambiguous (channels
-    first or last?), so any other row shape raises, naming the fitted one.
-    Objects without ``shape`` and ``reshape`` (lists, DataFrames) are left to
-    ``validate_data``.
-    """
-    if sp.issparse(X) or not hasattr(X, "reshape") or len(getattr(X, "shape", ())) < 2:
-        return X
-    row = tuple(X.shape[1:])
-    if row == fitted:
-        return X
-    if math.prod(row) == math.prod(fitted) and 1 in (len(row), len(fitted)):
-        return X.reshape(X.shape[0], *fitted)
-    if len(row) > 1 or len(fitted) > 1:
-        raise ValueError(_row_shape_message(row, fitted))
-    return X  # flat rows of another width: validate_data names both widths
-
-
 def _unpruned(module):
     return getattr(module, "unpruned_layers", ())
-
-
-def _filled_module_params(module_class, net_params, n_classes, input_shape):
-    """``n_classes`` and ``input_shape`` for a module class that takes them.
-
-    A class whose constructor has an ``n_classes`` parameter gets the number
-    of classes in y, and one with an ``input_shape`` parameter gets the row
-    shape of X when X has more than 2 dimensions (images), unless the user
-    set them with ``module__*``.
-    """
-    try:
-        accepted = inspect.signature(module_class).parameters
-    except (TypeError, ValueError):  # no signature to read: fill nothing
-        return {}
-    filled = {}
-    if "n_classes" in accepted and "module__n_classes" not in net_params:
-        filled["module__n_classes"] = n_classes
-    if ("input_shape" in accepted and "module__input_shape" not in net_params
-            and len(input_shape) > 1):
-        filled["module__input_shape"] = tuple(int(d) for d in input_shape)
-    return filled
 
 
 def _check_callback_type(callback):
@@ -896,110 +807,3 @@ def _check_callback_type(callback):
         raise ValueError(
             f"callbacks must hold skorch callbacks (or (name, callback) pairs), got "
             f"{type(cb).__name__}.")
-
-
-def _check_callback(name, cb, rewind_epoch):
-    """Refuse the callbacks that cannot follow IMP's level-by-level schedule.
-
-    ``cb`` is the net's initialized callback, so settings made with
-    ``callbacks__<name>__<param>`` (``set_params``, ``GridSearchCV``) are
-    checked too. Every other skorch callback runs as in skorch.
-    """
-    from skorch.callbacks import EarlyStopping, InputShapeSetter, LoadInitState, LRScheduler
-
-    if isinstance(cb, EarlyStopping):
-        raise ValueError(
-            f"EarlyStopping cannot run inside IMP (callback {name!r}): every level "
-            f"trains the same max_epochs so that levels are comparable. Use "
-            f"patience= to stop pruning early.")
-    if isinstance(cb, LoadInitState):
-        raise ValueError(
-            f"LoadInitState cannot run inside IMP (callback {name!r}): it loads saved "
-            f"weights when training begins, at every level, over the rewound "
-            f"survivors. Use checkpoint_dir= to resume a fit.")
-    if isinstance(cb, InputShapeSetter):
-        raise ValueError(
-            f"InputShapeSetter cannot run inside IMP (callback {name!r}): it builds "
-            f"the module again when training begins, which discards the initial "
-            f"weights and the pruning mask. Module classes that take n_classes "
-            f"or input_shape get them from X and y; set others with module__*.")
-    if isinstance(cb, LRScheduler) and rewind_epoch > 0:
-        from torch.optim.lr_scheduler import ReduceLROnPlateau
-
-        policy = getattr(cb, "policy_", cb.policy)
-        if policy in (ReduceLROnPlateau, "ReduceLROnPlateau"):
-            raise ValueError(
-                f"LRScheduler(policy=ReduceLROnPlateau) depends on the losses seen "
-                f"(callback {name!r}), so it cannot be fast-forwarded to rewind_epoch; use "
-                f"a fixed schedule (MultiStepLR, CosineAnnealingLR, ...) or "
-                f"rewind_epoch=0.")
-
-
-def _validation_split(y_idx, classes, fraction, seed):
-    """Stratified train/validation row indices holding every class on each side.
-
-    sklearn's stratified split rounds small classes down to no validation
-    row when a large class dominates; such classes then get one row moved
-    over from the training side, so that validation scores see every class.
-    """
-    n = len(y_idx)
-    counts = np.bincount(y_idx, minlength=len(classes))
-    if counts.min() < 2:
-        rare = classes[counts < 2].tolist()
-        raise ValueError(
-            f"Classes {rare} have fewer than 2 rows; the stratified "
-            f"validation split needs at least one row of every class on each "
-            f"side. Collect more rows of these classes or remove them.")
-    n_val = max(math.ceil(fraction * n), len(counts))
-    if n - n_val < len(counts):
-        raise ValueError(
-            f"With {n} rows and {len(counts)} classes, validation_fraction="
-            f"{fraction} leaves fewer training rows than classes; lower "
-            f"validation_fraction or pass more rows.")
-    train_idx, val_idx = train_test_split(np.arange(n), test_size=n_val, stratify=y_idx,
-                                          random_state=seed)
-    missing = np.setdiff1d(np.arange(len(classes)), y_idx[val_idx])
-    if missing.size:
-        rng = np.random.RandomState(seed)
-        moved = [rng.choice(train_idx[y_idx[train_idx] == c]) for c in missing]
-        train_idx = np.setdiff1d(train_idx, moved)
-        val_idx = np.concatenate([val_idx, moved])
-    return train_idx, val_idx
-
-
-def _check_output_width(module, rows, n_classes):
-    """Run two rows through the network; its logits must be one per class.
-
-    The dry run also gives lazy layers (``torch.nn.LazyLinear``, ...) their
-    shapes before any weight is pruned or saved, and counts the network's
-    multiply-adds per row, which ``n_threads="auto"`` sizes the work by.
-    Eval mode and no_grad keep it from touching BatchNorm statistics or any
-    random state.
-
-    Returns
-    -------
-    multiply_adds : int
-        Multiply-adds of the Linear and convolution layers for one row.
-    """
-    module.eval()
-    try:
-        with torch.no_grad(), MultiplyAddCounter(module) as counter:
-            logits = module(rows)
-    except Exception as exc:
-        raise ValueError(
-            f"{type(module).__name__} failed on the first 2 rows of X (shape "
-            f"{tuple(rows.shape)}): {type(exc).__name__}: {exc}") from exc
-    finally:
-        module.train()
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(
-            f"{type(module).__name__} must return a 2-D tensor of logits of shape "
-            f"(n_samples, n_classes); on 2 rows it returned {shape}.")
-    if logits.shape[1] != n_classes:
-        raise ValueError(
-            f"{type(module).__name__} returns {logits.shape[1]} logits per row but y "
-            f"holds {n_classes} classes; make its output layer {n_classes} wide "
-            f"(the default MLP does this itself).")
-    return counter.total // len(rows)
-

@@ -1,0 +1,92 @@
+"""Row handling of ``PrunedNetClassifier``: the validation split and row layouts.
+
+Helpers of the estimator that look at the data rather than the network:
+the stratified split that holds every class on both sides, the reshaping
+between flat rows and images, and the error messages that name the fix.
+"""
+
+import contextlib
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.model_selection import train_test_split
+
+__all__ = ["explain_string_features", "row_shape_message", "to_fitted_layout",
+           "validation_split"]
+
+
+@contextlib.contextmanager
+def explain_string_features():
+    """Add the fix to numpy's error for string features."""
+    try:
+        yield
+    except ValueError as exc:
+        if "could not convert string" not in str(exc):
+            raise
+        raise ValueError(
+            f"{exc}. PrunedNetClassifier needs numeric features; encode string "
+            f"columns first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
+            f"Pipeline.") from exc
+
+
+def row_shape_message(row, fitted):
+    flat = f" or flat rows of {math.prod(fitted)} columns" if len(fitted) > 1 else ""
+    return (f"X has rows of shape {tuple(row)}, but PrunedNetClassifier was fitted on "
+            f"rows of shape {fitted}; pass X of shape "
+            f"(n_samples, {', '.join(map(str, fitted))}){flat}.")
+
+
+def to_fitted_layout(X, fitted):
+    """X with rows of the fitted shape when only the layout differs.
+
+    Flat rows for a network fitted on images are reshaped to the images,
+    and images for one fitted on flat rows are flattened, both in C order:
+    the order in which ``images.reshape(n, -1)`` flattens and skimp's modules
+    read flat rows. Two image shapes of one size are ambiguous (channels
+    first or last?), so any other row shape raises, naming the fitted one.
+    Objects without ``shape`` and ``reshape`` (lists, DataFrames) are left to
+    ``validate_data``.
+    """
+    if sp.issparse(X) or not hasattr(X, "reshape") or len(getattr(X, "shape", ())) < 2:
+        return X
+    row = tuple(X.shape[1:])
+    if row == fitted:
+        return X
+    if math.prod(row) == math.prod(fitted) and 1 in (len(row), len(fitted)):
+        return X.reshape(X.shape[0], *fitted)
+    if len(row) > 1 or len(fitted) > 1:
+        raise ValueError(row_shape_message(row, fitted))
+    return X  # flat rows of another width: validate_data names both widths
+
+
+def validation_split(y_idx, classes, fraction, seed):
+    """Stratified train/validation row indices holding every class on each side.
+
+    sklearn's stratified split rounds small classes down to no validation
+    row when a large class dominates; such classes then get one row moved
+    over from the training side, so that validation scores see every class.
+    """
+    n = len(y_idx)
+    counts = np.bincount(y_idx, minlength=len(classes))
+    if counts.min() < 2:
+        rare = classes[counts < 2].tolist()
+        raise ValueError(
+            f"Classes {rare} have fewer than 2 rows; the stratified "
+            f"validation split needs at least one row of every class on each "
+            f"side. Collect more rows of these classes or remove them.")
+    n_val = max(math.ceil(fraction * n), len(counts))
+    if n - n_val < len(counts):
+        raise ValueError(
+            f"With {n} rows and {len(counts)} classes, validation_fraction="
+            f"{fraction} leaves fewer training rows than classes; lower "
+            f"validation_fraction or pass more rows.")
+    train_idx, val_idx = train_test_split(np.arange(n), test_size=n_val, stratify=y_idx,
+                                          random_state=seed)
+    missing = np.setdiff1d(np.arange(len(classes)), y_idx[val_idx])
+    if missing.size:
+        rng = np.random.RandomState(seed)
+        moved = [rng.choice(train_idx[y_idx[train_idx] == c]) for c in missing]
+        train_idx = np.setdiff1d(train_idx, moved)
+        val_idx = np.concatenate([val_idx, moved])
+    return train_idx, val_idx
