@@ -7,13 +7,14 @@ between flat rows and images, and the error messages that name the fix.
 
 import contextlib
 import math
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
 __all__ = ["explain_string_features", "row_shape_message", "to_fitted_layout",
-           "validation_split"]
+           "validation_split", "warn_small_last_batch"]
 
 
 @contextlib.contextmanager
@@ -90,3 +91,37 @@ def validation_split(y_idx, classes, fraction, seed):
         train_idx = np.setdiff1d(train_idx, moved)
         val_idx = np.concatenate([val_idx, moved])
     return train_idx, val_idx
+
+
+def warn_small_last_batch(n_train, batch_size, *, drop_last=False):
+    """Warn, once per fit, when each epoch ends on a much smaller batch.
+
+    The validation split decides the training rows, so the user never
+    chose the size of the last batch. Its SGD step is taken at the full
+    learning rate on few rows, with gradient noise about
+    ``sqrt(batch_size / rows)`` times a full batch's: below a quarter of
+    ``batch_size``, more than twice. Side by side with OpenLTH on 10,000
+    Fashion-MNIST rows (784-300-10, SGD at lr 0.1, batch 128), a 6-row
+    last batch collapsed 7 of 40 levels below 0.7 train accuracy, and
+    none did with a 16-row one or with drop_last (issue 15).
+
+    Parameters
+    ----------
+    n_train : int
+        Training rows left after the validation split.
+    batch_size : int
+        The training batch size.
+    drop_last : bool, default=False
+        Whether the short last batch is skipped; then nothing is said.
+    """
+    if drop_last:
+        return
+    last = n_train % batch_size
+    if n_train > batch_size and 0 < 4 * last < batch_size:
+        warnings.warn(
+            f"The last training batch of every epoch holds {last} rows, against "
+            f"batch_size={batch_size}: {n_train} training rows are left after the "
+            f"validation split. An SGD step on so few rows is much noisier than the "
+            f"others and can destabilise training; pass "
+            f"iterator_train__drop_last=True to skip that batch, or change "
+            f"batch_size or validation_fraction.", UserWarning, stacklevel=5)

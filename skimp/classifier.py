@@ -1,7 +1,5 @@
 """``PrunedNetClassifier``: a scikit-learn classifier fitted by IMP."""
 
-import copy
-import inspect
 import os
 import warnings
 from numbers import Integral, Real
@@ -9,7 +7,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -20,18 +17,19 @@ from skimp._data import (
     row_shape_message,
     to_fitted_layout,
     validation_split,
+    warn_small_last_batch,
 )
+from skimp._tickets import TicketsMixin
 from skimp._validation import Interval, StrOptions
 from skimp.checkpoints import CheckpointStore, run_key
-from skimp.compact import compact
-from skimp.imp import ImpRunner, check_callbacks
-from skimp.masks import prunable_parameter_names
+from skimp.imp import ImpRunner, check_callbacks, prunable_weights
 from skimp.noise import NOISE_MODELS, apply_label_noise
 from skimp.pruning import CRITERIA, SCOPES
 from skimp.training import (
     INFERENCE_BATCH_SIZE,
     build_net,
     check_output_width,
+    check_training_settings,
     resolve_threads,
     torch_threads,
 )
@@ -44,7 +42,7 @@ NET_PREFIXES = ("module__", "optimizer__", "criterion__", "callbacks__",
 
 
 
-class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
+class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
     """Neural network classifier fitted by iterative magnitude pruning (IMP).
 
     ``fit`` trains a skorch network, then repeatedly removes the
@@ -406,24 +404,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"rewind_epoch={self.rewind_epoch} must be below max_epochs="
                 f"{self.max_epochs}: rewinding needs weights from an epoch "
                 f"that is trained before the end of the schedule.")
-        closure = inspect.signature(self.optimizer.step).parameters.get("closure")
-        if closure is not None and closure.default is inspect.Parameter.empty:
-            raise ValueError(
-                f"optimizer={self.optimizer.__name__} needs a closure at every step "
-                f"(it re-evaluates the loss), which IMP's training loop does not "
-                f"give; use an optimizer that steps once, such as torch.optim.SGD "
-                f"or torch.optim.Adam.")
-        for callback in self.callbacks or []:
-            _check_callback_type(callback)
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but CUDA is not available "
-                f"on this machine (torch {torch.__version__}); use device='cpu'.")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but MPS is not available; "
-                f"use device='cpu'.")
+        check_training_settings(self.optimizer, self.device, self.callbacks)
         if self.checkpoint_dir is not None and not isinstance(self.random_state, Integral):
             raise ValueError(
                 f"checkpoint_dir needs an int random_state (got "
@@ -483,7 +464,10 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
         train_idx, val_idx = validation_split(y_idx, classes, self.validation_fraction,
                                                split_seed)
-        self._warn_small_last_batch(len(train_idx))
+        params = self._net_params()
+        warn_small_last_batch(len(train_idx),
+                              params.get("iterator_train__batch_size", self.batch_size),
+                              drop_last=params.get("iterator_train__drop_last", False))
         y_noisy, noise_mask = apply_label_noise(
             y_idx, self.label_noise, model=self.noise_model, n_classes=n_classes,
             random_state=noise_seed)
@@ -505,14 +489,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 **self._net_params())
             check_callbacks(net, self.rewind_epoch)
             multiply_adds = check_output_width(net.module_, data[0][:2], n_classes)
-            prunable = prunable_parameter_names(net.module_, _unpruned(net.module_))
-            if not prunable:
-                raise ValueError(
-                    f"{type(net.module_).__name__} has no weights to prune: IMP prunes "
-                    f"the weights of Linear and Conv layers, and every such layer is "
-                    f"missing or named in unpruned_layers "
-                    f"({_unpruned(net.module_)!r}). Add a Linear or Conv layer, or "
-                    f"keep fewer layers dense.")
+            prunable = prunable_weights(net.module_)
             store = None
             if self.checkpoint_dir is not None:
                 store = CheckpointStore(self.checkpoint_dir, run_key(
@@ -546,32 +523,6 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             "_level_states": result.states,
             "_input_shape": tuple(X.shape[1:]),
         }
-
-    def _warn_small_last_batch(self, n_train):
-        """Warn, once per fit, when each epoch ends on a much smaller batch.
-
-        The validation split decides the training rows, so the user never
-        chose the size of the last batch. Its SGD step is taken at the full
-        learning rate on few rows, with gradient noise about
-        ``sqrt(batch_size / rows)`` times a full batch's: below a quarter of
-        ``batch_size``, more than twice. Side by side with OpenLTH on 10,000
-        Fashion-MNIST rows (784-300-10, SGD at lr 0.1, batch 128), a 6-row
-        last batch collapsed 7 of 40 levels below 0.7 train accuracy, and
-        none did with a 16-row one or with drop_last (issue 15).
-        """
-        params = self._net_params()
-        if params.get("iterator_train__drop_last", False):
-            return
-        batch_size = params.get("iterator_train__batch_size", self.batch_size)
-        last = n_train % batch_size
-        if n_train > batch_size and 0 < 4 * last < batch_size:
-            warnings.warn(
-                f"The last training batch of every epoch holds {last} rows, against "
-                f"batch_size={batch_size}: {n_train} training rows are left after the "
-                f"validation split. An SGD step on so few rows is much noisier than the "
-                f"others and can destabilise training; pass "
-                f"iterator_train__drop_last=True to skip that batch, or change "
-                f"batch_size or validation_fraction.", UserWarning, stacklevel=5)
 
     # -- prediction -------------------------------------------------------
 
@@ -672,138 +623,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         return metrics.calibration_report(y, self.predict_proba(X), n_bins=n_bins,
                                           strategy=strategy, labels=self.classes_)
 
-    def level_module(self, level):
-        """A copy of the network as trained at IMP ``level``.
-
-        Parameters
-        ----------
-        level : int
-            A value of ``imp_path_["level"]``.
-
-        Returns
-        -------
-        module : torch.nn.Module
-            In eval mode, on the fitted device; pruned weights are exactly 0.
-        """
-        state = self._level_state(level)
-        module = copy.deepcopy(self.net_.module_)
-        module.load_state_dict(state.state_dict())
-        return module.eval()
-
-    def _level_state(self, level):
-        """The stored state of ``level``, after checking that it is one."""
-        check_is_fitted(self)
-        if (not isinstance(level, Integral) or isinstance(level, bool)
-                or level not in range(len(self._level_states))):
-            raise ValueError(f"level must be an int, one of "
-                             f"{self.imp_path_['level'].tolist()}, got {level!r}.")
-        return self._level_states[level]
-
-    def layer_summary(self, level=None):
-        """Per-layer view of a ticket: what survives in each prunable layer.
-
-        Parameters
-        ----------
-        level : int, default=None
-            A value of ``imp_path_["level"]``; ``None`` is the chosen ticket.
-
-        Returns
-        -------
-        summary : dict of str to ndarray
-            One entry per prunable weight, in module order, ready for
-            ``pandas.DataFrame``: ``layer`` (parameter name), ``shape``,
-            ``n_weights``, ``n_alive``, ``density``, ``dead_inputs`` (input
-            units or channels with no surviving weight in this layer) and
-            ``dead_outputs`` (output units or channels with none).
-        """
-        check_is_fitted(self)
-        return self._level_state(self.best_level_ if level is None else level).mask.summary()
-
-    def compact_module(self):
-        """The chosen ticket, rebuilt small for fast CPU inference.
-
-        Dead units and channels are removed (one with no incoming weights is
-        folded into the next layer as the constant it outputs), BatchNorm is
-        folded into the convolution before it, and the remaining weights are
-        stored densely or, where a layer is sparse enough, sparsely. See
-        :func:`skimp.compact.compact`, which also takes options.
-
-        Returns
-        -------
-        module : skimp.compact.CompactMLP or skimp.compact.CompactConvNet
-            Computes the same logits as the ticket (``decision_function``
-            before the binary reduction), up to float32 rounding. In eval
-            mode, on the CPU whatever the fitted device, picklable, and
-            exportable with ``torch.export``.
-
-        Raises
-        ------
-        TypeError
-            If the network is neither an MLP of Linear and ReLU layers nor a
-            plain convolutional net (conv, BatchNorm, ReLU, max-pooling,
-            flatten, linear) such as :class:`skimp.modules.ConvNet`; residual
-            nets such as :class:`skimp.modules.ResNet20` are not supported.
-        """
-        check_is_fitted(self)
-        return compact(self.net_.module_, input_shape=self._input_shape)
-
-    def staged_predict_proba(self, X):
-        """Class probabilities at every IMP level, level 0 first.
-
-        Like ``staged_predict_proba`` of sklearn's boosting models, this
-        traces how predictions evolve, here along the pruning path.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Yields
-        ------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        for level in self.imp_path_["level"]:
-            yield torch.softmax(self._logits(X, self.level_module(int(level))), dim=1).numpy()
-
-    def staged_score(self, X, y):
-        """Accuracy on (X, y) at every IMP level, level 0 first.
-
-        Like ``staged_score`` of sklearn's boosting models: the sparse double
-        descent curve on held-out data is ``list(clf.staged_score(X, y))``
-        against ``imp_path_["n_params"]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            True labels, from ``classes_``.
-
-        Yields
-        ------
-        score : float
-        """
-        for proba in self.staged_predict_proba(X):
-            yield accuracy_score(y, self.classes_[proba.argmax(1)])
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _unpruned(module):
-    return getattr(module, "unpruned_layers", ())
-
-
-def _check_callback_type(callback):
-    """Refuse what is not a skorch callback instance, before skorch builds them."""
-    from skorch.callbacks import Callback
-
-    cb = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
-    if isinstance(cb, type):
-        raise ValueError(
-            f"callbacks holds the class {cb.__name__}; pass an instance, e.g. "
-            f"{cb.__name__}(...), as skorch does.")
-    if not isinstance(cb, Callback):
-        raise ValueError(
-            f"callbacks must hold skorch callbacks (or (name, callback) pairs), got "
-            f"{type(cb).__name__}.")

@@ -34,12 +34,12 @@ from skorch.helper import predefined_split
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from skimp.checkpoints import LevelState, rng_states, set_rng_states
-from skimp.masks import Mask
+from skimp.masks import Mask, prunable_parameter_names
 from skimp.metrics import expected_calibration_error
 from skimp.pruning import next_mask
 
-__all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "select_level",
-           "PATH_KEYS"]
+__all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "prunable_weights",
+           "select_level", "PATH_KEYS"]
 
 # Purposes of the per-level random streams.
 _PRUNE, _REINIT = 0, 1
@@ -404,6 +404,37 @@ class ImpRunner:
         self.mask = state.mask.to(self.net.device)
         self.net.module_.load_state_dict(state.state_dict())
         self.net.set_mask(self.mask)
+
+
+def prunable_weights(module):
+    """Names of the weights IMP prunes in ``module``.
+
+    Those of :func:`skimp.masks.prunable_parameter_names`, less the layers
+    named in the module's ``unpruned_layers`` attribute.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    names : list of str
+
+    Raises
+    ------
+    ValueError
+        If no weight is left to prune.
+    """
+    unpruned = getattr(module, "unpruned_layers", ())
+    prunable = prunable_parameter_names(module, unpruned)
+    if not prunable:
+        raise ValueError(
+            f"{type(module).__name__} has no weights to prune: IMP prunes "
+            f"the weights of Linear and Conv layers, and every such layer is "
+            f"missing or named in unpruned_layers "
+            f"({unpruned!r}). Add a Linear or Conv layer, or "
+            f"keep fewer layers dense.")
+    return prunable
 
 
 def check_callbacks(net, rewind_epoch):

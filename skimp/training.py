@@ -38,12 +38,10 @@ that sets torch's CPU threads for a while; the estimator, the benchmarks and
 the tests all use them.
 """
 
-import contextlib
 import copy
 import inspect
 import itertools
 import math
-import os
 
 import torch
 from skorch import NeuralNetClassifier
@@ -57,10 +55,18 @@ from skorch.callbacks import (
 from skorch.dataset import Dataset
 from skorch.utils import TeeGenerator
 
+from skimp._threads import (  # AUTO_THREADS_MIN_WORK: skimp.training's, as before
+    AUTO_THREADS_MIN_WORK,  # noqa: F401
+    MultiplyAddCounter,
+    resolve_threads,
+    torch_threads,
+)
 from skimp.modules import MLP
 
+# The thread settings live in skimp._threads and are part of this module's face.
 __all__ = ["MaskedNet", "MultiplyAddCounter", "TensorBatches", "TensorDataset", "build_net",
-           "check_net_params", "check_output_width", "resolve_threads", "torch_threads"]
+           "check_net_params", "check_output_width", "check_training_settings",
+           "resolve_threads", "torch_threads"]
 
 #: Rows per forward pass when a net is evaluated or predicts: large enough
 #: that per-call overhead vanishes, small enough that a wide network's
@@ -79,13 +85,6 @@ OWN_MLP_PARAMS = {
     "module__n_features": "nothing: the default MLP takes its input width from X",
     "module__n_classes": "nothing: the default MLP takes its output width from y",
 }
-
-#: Multiply-adds per training batch (those of one row's forward pass times
-#: the batch size; for an MLP, its weights times the batch size) from which
-#: ``n_threads="auto"`` lets a fit use several threads; below it, thread
-#: synchronisation costs more than it saves. Measured in
-#: ``benchmarks/bench_threads.py``; see docs/performance.md.
-AUTO_THREADS_MIN_WORK = 2**24
 
 #: skorch callbacks that read the per-batch history (``history[-1, "batches"]``)
 #: without a batch hook of their own: ``PassthroughScoring`` averages the
@@ -401,6 +400,58 @@ def build_net(module=None, *, n_classes, random_state, max_epochs, batch_size, l
         **net_params).initialize()
 
 
+def check_training_settings(optimizer, device, callbacks):
+    """Refuse settings the training loop cannot run with, before any data is read.
+
+    Parameters
+    ----------
+    optimizer : torch optimizer class
+        Must step without a closure: the loop calls ``step()`` once per
+        batch and never re-evaluates the loss.
+    device : str or torch.device
+        Must be available on this machine.
+    callbacks : list or None
+        skorch callback instances or ``(name, callback)`` pairs; a class or
+        another object is refused before skorch builds them.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting and what to use instead.
+    """
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise ValueError(
+            f"optimizer={optimizer.__name__} needs a closure at every step "
+            f"(it re-evaluates the loss), which IMP's training loop does not "
+            f"give; use an optimizer that steps once, such as torch.optim.SGD "
+            f"or torch.optim.Adam.")
+    for callback in callbacks or []:
+        _check_callback_type(callback)
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available "
+            f"on this machine (torch {torch.__version__}); use device='cpu'.")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but MPS is not available; "
+            f"use device='cpu'.")
+
+
+def _check_callback_type(callback):
+    """Refuse what is not a skorch callback instance, before skorch builds them."""
+    cb = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
+    if isinstance(cb, type):
+        raise ValueError(
+            f"callbacks holds the class {cb.__name__}; pass an instance, e.g. "
+            f"{cb.__name__}(...), as skorch does.")
+    if not isinstance(cb, Callback):
+        raise ValueError(
+            f"callbacks must hold skorch callbacks (or (name, callback) pairs), got "
+            f"{type(cb).__name__}.")
+
+
 def check_net_params(net_params, *, default_module):
     """Refuse the prefixed parameters that :func:`build_net` sets itself.
 
@@ -495,119 +546,3 @@ def check_output_width(module, rows, n_classes):
             f"holds {n_classes} classes; make its output layer {n_classes} wide "
             f"(the default MLP does this itself).")
     return counter.total // len(rows)
-
-
-@contextlib.contextmanager
-def torch_threads(n_threads):
-    """Run the block with ``n_threads`` torch CPU threads, then restore them.
-
-    Parameters
-    ----------
-    n_threads : int or None
-        ``None`` leaves torch's setting alone.
-    """
-    if n_threads is None or n_threads == torch.get_num_threads():
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-class MultiplyAddCounter:
-    """Count the multiply-adds of the forward passes run inside the block.
-
-    Forward hooks on every ``Linear`` and convolution layer (``ConvNd`` and
-    ``ConvTransposeNd``) of ``module`` add up what each call computes: a
-    convolution's weights count once per output position, so a small
-    kernel slid over a large image counts for what it costs. Other layers
-    (normalisation, pooling, activations) are not counted; they cost little
-    next to these.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-
-    Attributes
-    ----------
-    total : int
-        Multiply-adds counted so far, over all rows.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skimp.training import MultiplyAddCounter
-    >>> conv = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1)
-    >>> with MultiplyAddCounter(conv) as counter, torch.no_grad():
-    ...     _ = conv(torch.zeros(2, 3, 16, 16))
-    >>> counter.total // 2  # per row: 16 x 16 positions x 8 outputs x 27 inputs
-    55296
-    """
-
-    def __init__(self, module):
-        self.module = module
-        self.total = 0
-        self._handles = []
-
-    def _count(self, layer, inputs, output):
-        per_output = math.prod(layer.weight.shape[1:])
-        if isinstance(layer, torch.nn.modules.conv._ConvTransposeNd):
-            # Every input value is spread over the kernel's outputs.
-            self.total += inputs[0].numel() * per_output
-        else:
-            self.total += output.numel() * per_output
-
-    def __enter__(self):
-        for layer in self.module.modules():
-            if isinstance(layer, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
-                self._handles.append(layer.register_forward_hook(self._count))
-        return self
-
-    def __exit__(self, *exc_info):
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-        return False
-
-
-def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
-    """The torch thread count a fit uses.
-
-    Parameters
-    ----------
-    n_threads : int, "auto" or None
-        An int is used as it is and ``None`` means torch's current setting.
-        ``"auto"`` gives 1 when a batch's work, its multiply-adds, is below
-        :data:`AUTO_THREADS_MIN_WORK`, and torch's current setting, at most
-        the cores this process may use, otherwise. joblib's process workers
-        start with torch capped at ``cores // n_jobs`` threads, and Dask's
-        with one, so "auto" never oversubscribes them.
-    module : torch.nn.Module
-    batch_size : int
-    multiply_adds : int, default=None
-        Multiply-adds of one row's forward pass, as :class:`MultiplyAddCounter`
-        counts them on the two rows that ``fit`` runs through the network
-        before training. A batch's work is that times ``batch_size``. Every
-        parameter takes part in at least one multiply-add per row, so the
-        count used is at least the module's parameter count, which also
-        covers layers the counter does not hook; ``None`` uses that count
-        alone. For an MLP both are its weights and biases, whose multiply-adds
-        per row are its weights: the decision is the same either way.
-
-    Returns
-    -------
-    n_threads : int or None
-    """
-    if n_threads != "auto":
-        return n_threads
-    per_row = max(multiply_adds or 0, sum(p.numel() for p in module.parameters()))
-    if per_row * batch_size < AUTO_THREADS_MIN_WORK:
-        return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(torch.get_num_threads(), cores))
