@@ -1,33 +1,38 @@
 """``PrunedNetClassifier``: a scikit-learn classifier fitted by IMP."""
 
-import contextlib
-import copy
-import inspect
-import math
 import os
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skimp import metrics
+from skimp._data import (
+    explain_string_features,
+    row_shape_message,
+    to_fitted_layout,
+    validation_split,
+    warn_small_last_batch,
+)
+from skimp._tickets import TicketsMixin
 from skimp._validation import Interval, StrOptions
 from skimp.checkpoints import CheckpointStore, run_key
-from skimp.compact import compact
-from skimp.imp import ImpRunner
-from skimp.masks import prunable_parameter_names
-from skimp.modules import MLP
+from skimp.imp import ImpRunner, check_callbacks, prunable_weights
 from skimp.noise import NOISE_MODELS, apply_label_noise
 from skimp.pruning import CRITERIA, SCOPES
-from skimp.training import MultiplyAddCounter, build_net, resolve_threads, torch_threads
+from skimp.training import (
+    INFERENCE_BATCH_SIZE,
+    build_net,
+    check_output_width,
+    check_training_settings,
+    resolve_threads,
+    torch_threads,
+)
 
 __all__ = ["PrunedNetClassifier"]
 
@@ -35,18 +40,9 @@ __all__ = ["PrunedNetClassifier"]
 NET_PREFIXES = ("module__", "optimizer__", "criterion__", "callbacks__",
                 "iterator_train__", "iterator_valid__")
 
-# Prefixed parameters that skimp sets itself, and what to use instead.
-_OWN_SETTINGS = {
-    "iterator_train__generator": "random_state, which seeds the batch order",
-}
-_OWN_MLP_SETTINGS = {
-    "module__hidden_layer_sizes": "hidden_layer_sizes",
-    "module__n_features": "nothing: the default MLP takes its input width from X",
-    "module__n_classes": "nothing: the default MLP takes its output width from y",
-}
 
 
-class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
+class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
     """Neural network classifier fitted by iterative magnitude pruning (IMP).
 
     ``fit`` trains a skorch network, then repeatedly removes the
@@ -398,13 +394,6 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"PrunedNetClassifier got unexpected parameters {unknown}; extra "
                 f"parameters must carry one of the prefixes {list(NET_PREFIXES)}, "
                 f"e.g. optimizer__momentum=0.9.")
-        clashes = dict(_OWN_SETTINGS, **(_OWN_MLP_SETTINGS if self.module is None else {}))
-        for name in self._net_params():
-            if name in clashes:
-                raise ValueError(
-                    f"{name} is set by skimp itself"
-                    f"{' for the default MLP' if name in _OWN_MLP_SETTINGS else ''}; "
-                    f"use {clashes[name]}.")
         sizes = self.hidden_layer_sizes
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
         if not sizes or any(not isinstance(h, Integral) or h < 1 for h in sizes):
@@ -415,24 +404,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"rewind_epoch={self.rewind_epoch} must be below max_epochs="
                 f"{self.max_epochs}: rewinding needs weights from an epoch "
                 f"that is trained before the end of the schedule.")
-        closure = inspect.signature(self.optimizer.step).parameters.get("closure")
-        if closure is not None and closure.default is inspect.Parameter.empty:
-            raise ValueError(
-                f"optimizer={self.optimizer.__name__} needs a closure at every step "
-                f"(it re-evaluates the loss), which IMP's training loop does not "
-                f"give; use an optimizer that steps once, such as torch.optim.SGD "
-                f"or torch.optim.Adam.")
-        for callback in self.callbacks or []:
-            _check_callback_type(callback)
-        device = torch.device(self.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but CUDA is not available "
-                f"on this machine (torch {torch.__version__}); use device='cpu'.")
-        if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(
-                f"device={self.device!r} was requested but MPS is not available; "
-                f"use device='cpu'.")
+        check_training_settings(self.optimizer, self.device, self.callbacks)
         if self.checkpoint_dir is not None and not isinstance(self.random_state, Integral):
             raise ValueError(
                 f"checkpoint_dir needs an int random_state (got "
@@ -474,7 +446,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y):
         """Run the whole fit; return the fitted attributes."""
         hidden = self._check_settings()
-        with _explain_string_features():
+        with explain_string_features():
             X, y = validate_data(self, X, y, dtype=(np.float32, np.float64),
                                  allow_nd=self.module is not None, ensure_min_samples=2)
         # Any numpy layout (X[::-1], flipped images X[..., ::-1], Fortran
@@ -490,9 +462,12 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
                 f"one class ({classes[0]!r}).")
         rng = check_random_state(self.random_state)
         noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
-        train_idx, val_idx = _validation_split(y_idx, classes, self.validation_fraction,
+        train_idx, val_idx = validation_split(y_idx, classes, self.validation_fraction,
                                                split_seed)
-        self._warn_small_last_batch(len(train_idx))
+        params = self._net_params()
+        warn_small_last_batch(len(train_idx),
+                              params.get("iterator_train__batch_size", self.batch_size),
+                              drop_last=params.get("iterator_train__drop_last", False))
         y_noisy, noise_mask = apply_label_noise(
             y_idx, self.label_noise, model=self.noise_model, n_classes=n_classes,
             random_state=noise_seed)
@@ -505,18 +480,16 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
 
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(torch_seed)
-            net = self._build_net(X.shape[1:], n_classes, hidden, device, torch_seed)
-            for name, cb in net.callbacks_:
-                _check_callback(name, cb, self.rewind_epoch)
-            multiply_adds = _check_output_width(net.module_, data[0][:2], n_classes)
-            prunable = prunable_parameter_names(net.module_, _unpruned(net.module_))
-            if not prunable:
-                raise ValueError(
-                    f"{type(net.module_).__name__} has no weights to prune: IMP prunes "
-                    f"the weights of Linear and Conv layers, and every such layer is "
-                    f"missing or named in unpruned_layers "
-                    f"({_unpruned(net.module_)!r}). Add a Linear or Conv layer, or "
-                    f"keep fewer layers dense.")
+            net = build_net(
+                self.module, n_classes=n_classes, random_state=torch_seed,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                optimizer=self.optimizer, device=device, verbose=self.verbose,
+                hidden_layer_sizes=hidden, input_shape=X.shape[1:],
+                train_transform=self.train_transform, callbacks=self.callbacks,
+                **self._net_params())
+            check_callbacks(net, self.rewind_epoch)
+            multiply_adds = check_output_width(net.module_, data[0][:2], n_classes)
+            prunable = prunable_weights(net.module_)
             store = None
             if self.checkpoint_dir is not None:
                 store = CheckpointStore(self.checkpoint_dir, run_key(
@@ -551,53 +524,6 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             "_input_shape": tuple(X.shape[1:]),
         }
 
-    def _warn_small_last_batch(self, n_train):
-        """Warn, once per fit, when each epoch ends on a much smaller batch.
-
-        The validation split decides the training rows, so the user never
-        chose the size of the last batch. Its SGD step is taken at the full
-        learning rate on few rows, with gradient noise about
-        ``sqrt(batch_size / rows)`` times a full batch's: below a quarter of
-        ``batch_size``, more than twice. Side by side with OpenLTH on 10,000
-        Fashion-MNIST rows (784-300-10, SGD at lr 0.1, batch 128), a 6-row
-        last batch collapsed 7 of 40 levels below 0.7 train accuracy, and
-        none did with a 16-row one or with drop_last (issue 15).
-        """
-        params = self._net_params()
-        if params.get("iterator_train__drop_last", False):
-            return
-        batch_size = params.get("iterator_train__batch_size", self.batch_size)
-        last = n_train % batch_size
-        if n_train > batch_size and 0 < 4 * last < batch_size:
-            warnings.warn(
-                f"The last training batch of every epoch holds {last} rows, against "
-                f"batch_size={batch_size}: {n_train} training rows are left after the "
-                f"validation split. An SGD step on so few rows is much noisier than the "
-                f"others and can destabilise training; pass "
-                f"iterator_train__drop_last=True to skip that batch, or change "
-                f"batch_size or validation_fraction.", UserWarning, stacklevel=5)
-
-    def _build_net(self, input_shape, n_classes, hidden, device, seed):
-        module_params = {}
-        if self.module is None:
-            module = MLP
-            module_params = {"module__n_features": int(np.prod(input_shape)),
-                             "module__n_classes": n_classes,
-                             "module__hidden_layer_sizes": hidden}
-        elif isinstance(self.module, torch.nn.Module):
-            module = copy.deepcopy(self.module)
-        else:
-            module = self.module
-            module_params = _filled_module_params(module, self._net_params(), n_classes,
-                                                  input_shape)
-        net = build_net(module, n_classes=n_classes, random_state=seed,
-                        max_epochs=self.max_epochs, batch_size=self.batch_size,
-                        lr=self.lr, optimizer=self.optimizer, device=device,
-                        verbose=self.verbose, callbacks=self.callbacks, **module_params,
-                        **self._net_params())
-        net.batch_transform = self.train_transform
-        return net
-
     # -- prediction -------------------------------------------------------
 
     def _logits(self, X, module=None):
@@ -607,18 +533,19 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
             if module is None:
                 return self.net_.forward(X, device="cpu").double()
             device = next(module.parameters()).device
-            return torch.cat([module(X[i:i + 4096].to(device)).cpu()
-                              for i in range(0, len(X), 4096)]).double()
+            step = INFERENCE_BATCH_SIZE
+            return torch.cat([module(X[i:i + step].to(device)).cpu()
+                              for i in range(0, len(X), step)]).double()
 
     def _validate_rows(self, X):
         """X as a C-ordered, writeable float array of rows of the fitted shape."""
         if self.module is not None:
-            X = _to_fitted_layout(X, self._input_shape)
-        with _explain_string_features():
+            X = to_fitted_layout(X, self._input_shape)
+        with explain_string_features():
             X = validate_data(self, X, reset=False, dtype=(np.float32, np.float64),
                               allow_nd=self.module is not None)
         if X.shape[1:] != self._input_shape:
-            raise ValueError(_row_shape_message(X.shape[1:], self._input_shape))
+            raise ValueError(row_shape_message(X.shape[1:], self._input_shape))
         if not (X.flags.c_contiguous and X.flags.writeable):
             # torch cannot wrap negative strides (X[::-1], flipped images) and
             # warns on read-only memory (pandas copy-on-write frames, joblib
@@ -696,310 +623,7 @@ class PrunedNetClassifier(ClassifierMixin, BaseEstimator):
         return metrics.calibration_report(y, self.predict_proba(X), n_bins=n_bins,
                                           strategy=strategy, labels=self.classes_)
 
-    def level_module(self, level):
-        """A copy of the network as trained at IMP ``level``.
-
-        Parameters
-        ----------
-        level : int
-            A value of ``imp_path_["level"]``.
-
-        Returns
-        -------
-        module : torch.nn.Module
-            In eval mode, on the fitted device; pruned weights are exactly 0.
-        """
-        state = self._level_state(level)
-        module = copy.deepcopy(self.net_.module_)
-        module.load_state_dict(state.state_dict())
-        return module.eval()
-
-    def _level_state(self, level):
-        """The stored state of ``level``, after checking that it is one."""
-        check_is_fitted(self)
-        if (not isinstance(level, Integral) or isinstance(level, bool)
-                or level not in range(len(self._level_states))):
-            raise ValueError(f"level must be an int, one of "
-                             f"{self.imp_path_['level'].tolist()}, got {level!r}.")
-        return self._level_states[level]
-
-    def layer_summary(self, level=None):
-        """Per-layer view of a ticket: what survives in each prunable layer.
-
-        Parameters
-        ----------
-        level : int, default=None
-            A value of ``imp_path_["level"]``; ``None`` is the chosen ticket.
-
-        Returns
-        -------
-        summary : dict of str to ndarray
-            One entry per prunable weight, in module order, ready for
-            ``pandas.DataFrame``: ``layer`` (parameter name), ``shape``,
-            ``n_weights``, ``n_alive``, ``density``, ``dead_inputs`` (input
-            units or channels with no surviving weight in this layer) and
-            ``dead_outputs`` (output units or channels with none).
-        """
-        check_is_fitted(self)
-        return self._level_state(self.best_level_ if level is None else level).mask.summary()
-
-    def compact_module(self):
-        """The chosen ticket, rebuilt small for fast CPU inference.
-
-        Dead units and channels are removed (one with no incoming weights is
-        folded into the next layer as the constant it outputs), BatchNorm is
-        folded into the convolution before it, and the remaining weights are
-        stored densely or, where a layer is sparse enough, sparsely. See
-        :func:`skimp.compact.compact`, which also takes options.
-
-        Returns
-        -------
-        module : skimp.compact.CompactMLP or skimp.compact.CompactConvNet
-            Computes the same logits as the ticket (``decision_function``
-            before the binary reduction), up to float32 rounding. In eval
-            mode, on the CPU whatever the fitted device, picklable, and
-            exportable with ``torch.export``.
-
-        Raises
-        ------
-        TypeError
-            If the network is neither an MLP of Linear and ReLU layers nor a
-            plain convolutional net (conv, BatchNorm, ReLU, max-pooling,
-            flatten, linear) such as :class:`skimp.modules.ConvNet`; residual
-            nets such as :class:`skimp.modules.ResNet20` are not supported.
-        """
-        check_is_fitted(self)
-        return compact(self.net_.module_, input_shape=self._input_shape)
-
-    def staged_predict_proba(self, X):
-        """Class probabilities at every IMP level, level 0 first.
-
-        Like ``staged_predict_proba`` of sklearn's boosting models, this
-        traces how predictions evolve, here along the pruning path.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Yields
-        ------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        for level in self.imp_path_["level"]:
-            yield torch.softmax(self._logits(X, self.level_module(int(level))), dim=1).numpy()
-
-    def staged_score(self, X, y):
-        """Accuracy on (X, y) at every IMP level, level 0 first.
-
-        Like ``staged_score`` of sklearn's boosting models: the sparse double
-        descent curve on held-out data is ``list(clf.staged_score(X, y))``
-        against ``imp_path_["n_params"]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
-            True labels, from ``classes_``.
-
-        Yields
-        ------
-        score : float
-        """
-        for proba in self.staged_predict_proba(X):
-            yield accuracy_score(y, self.classes_[proba.argmax(1)])
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-
-
-@contextlib.contextmanager
-def _explain_string_features():
-    """Add the fix to numpy's error for string features."""
-    try:
-        yield
-    except ValueError as exc:
-        if "could not convert string" not in str(exc):
-            raise
-        raise ValueError(
-            f"{exc}. PrunedNetClassifier needs numeric features; encode string "
-            f"columns first, e.g. with sklearn.preprocessing.OneHotEncoder in a "
-            f"Pipeline.") from exc
-
-
-def _row_shape_message(row, fitted):
-    flat = f" or flat rows of {math.prod(fitted)} columns" if len(fitted) > 1 else ""
-    return (f"X has rows of shape {tuple(row)}, but PrunedNetClassifier was fitted on "
-            f"rows of shape {fitted}; pass X of shape "
-            f"(n_samples, {', '.join(map(str, fitted))}){flat}.")
-
-
-def _to_fitted_layout(X, fitted):
-    """X with rows of the fitted shape when only the layout differs.
-
-    Flat rows for a network fitted on images are reshaped to the images,
-    and images for one fitted on flat rows are flattened, both in C order:
-    the order in which ``images.reshape(n, -1)`` flattens and skimp's modules
-    read flat rows. Two image shapes of one size are ambiguous (channels
-    first or last?), so any other row shape raises, naming the fitted one.
-    Objects without ``shape`` and ``reshape`` (lists, DataFrames) are left to
-    ``validate_data``.
-    """
-    if sp.issparse(X) or not hasattr(X, "reshape") or len(getattr(X, "shape", ())) < 2:
-        return X
-    row = tuple(X.shape[1:])
-    if row == fitted:
-        return X
-    if math.prod(row) == math.prod(fitted) and 1 in (len(row), len(fitted)):
-        return X.reshape(X.shape[0], *fitted)
-    if len(row) > 1 or len(fitted) > 1:
-        raise ValueError(_row_shape_message(row, fitted))
-    return X  # flat rows of another width: validate_data names both widths
-
-
-def _unpruned(module):
-    return getattr(module, "unpruned_layers", ())
-
-
-def _filled_module_params(module_class, net_params, n_classes, input_shape):
-    """``n_classes`` and ``input_shape`` for a module class that takes them.
-
-    A class whose constructor has an ``n_classes`` parameter gets the number
-    of classes in y, and one with an ``input_shape`` parameter gets the row
-    shape of X when X has more than 2 dimensions (images), unless the user
-    set them with ``module__*``.
-    """
-    try:
-        accepted = inspect.signature(module_class).parameters
-    except (TypeError, ValueError):  # no signature to read: fill nothing
-        return {}
-    filled = {}
-    if "n_classes" in accepted and "module__n_classes" not in net_params:
-        filled["module__n_classes"] = n_classes
-    if ("input_shape" in accepted and "module__input_shape" not in net_params
-            and len(input_shape) > 1):
-        filled["module__input_shape"] = tuple(int(d) for d in input_shape)
-    return filled
-
-
-def _check_callback_type(callback):
-    """Refuse what is not a skorch callback instance, before skorch builds them."""
-    from skorch.callbacks import Callback
-
-    cb = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
-    if isinstance(cb, type):
-        raise ValueError(
-            f"callbacks holds the class {cb.__name__}; pass an instance, e.g. "
-            f"{cb.__name__}(...), as skorch does.")
-    if not isinstance(cb, Callback):
-        raise ValueError(
-            f"callbacks must hold skorch callbacks (or (name, callback) pairs), got "
-            f"{type(cb).__name__}.")
-
-
-def _check_callback(name, cb, rewind_epoch):
-    """Refuse the callbacks that cannot follow IMP's level-by-level schedule.
-
-    ``cb`` is the net's initialized callback, so settings made with
-    ``callbacks__<name>__<param>`` (``set_params``, ``GridSearchCV``) are
-    checked too. Every other skorch callback runs as in skorch.
-    """
-    from skorch.callbacks import EarlyStopping, InputShapeSetter, LoadInitState, LRScheduler
-
-    if isinstance(cb, EarlyStopping):
-        raise ValueError(
-            f"EarlyStopping cannot run inside IMP (callback {name!r}): every level "
-            f"trains the same max_epochs so that levels are comparable. Use "
-            f"patience= to stop pruning early.")
-    if isinstance(cb, LoadInitState):
-        raise ValueError(
-            f"LoadInitState cannot run inside IMP (callback {name!r}): it loads saved "
-            f"weights when training begins, at every level, over the rewound "
-            f"survivors. Use checkpoint_dir= to resume a fit.")
-    if isinstance(cb, InputShapeSetter):
-        raise ValueError(
-            f"InputShapeSetter cannot run inside IMP (callback {name!r}): it builds "
-            f"the module again when training begins, which discards the initial "
-            f"weights and the pruning mask. Module classes that take n_classes "
-            f"or input_shape get them from X and y; set others with module__*.")
-    if isinstance(cb, LRScheduler) and rewind_epoch > 0:
-        from torch.optim.lr_scheduler import ReduceLROnPlateau
-
-        policy = getattr(cb, "policy_", cb.policy)
-        if policy in (ReduceLROnPlateau, "ReduceLROnPlateau"):
-            raise ValueError(
-                f"LRScheduler(policy=ReduceLROnPlateau) depends on the losses seen "
-                f"(callback {name!r}), so it cannot be fast-forwarded to rewind_epoch; use "
-                f"a fixed schedule (MultiStepLR, CosineAnnealingLR, ...) or "
-                f"rewind_epoch=0.")
-
-
-def _validation_split(y_idx, classes, fraction, seed):
-    """Stratified train/validation row indices holding every class on each side.
-
-    sklearn's stratified split rounds small classes down to no validation
-    row when a large class dominates; such classes then get one row moved
-    over from the training side, so that validation scores see every class.
-    """
-    n = len(y_idx)
-    counts = np.bincount(y_idx, minlength=len(classes))
-    if counts.min() < 2:
-        rare = classes[counts < 2].tolist()
-        raise ValueError(
-            f"Classes {rare} have fewer than 2 rows; the stratified "
-            f"validation split needs at least one row of every class on each "
-            f"side. Collect more rows of these classes or remove them.")
-    n_val = max(math.ceil(fraction * n), len(counts))
-    if n - n_val < len(counts):
-        raise ValueError(
-            f"With {n} rows and {len(counts)} classes, validation_fraction="
-            f"{fraction} leaves fewer training rows than classes; lower "
-            f"validation_fraction or pass more rows.")
-    train_idx, val_idx = train_test_split(np.arange(n), test_size=n_val, stratify=y_idx,
-                                          random_state=seed)
-    missing = np.setdiff1d(np.arange(len(classes)), y_idx[val_idx])
-    if missing.size:
-        rng = np.random.RandomState(seed)
-        moved = [rng.choice(train_idx[y_idx[train_idx] == c]) for c in missing]
-        train_idx = np.setdiff1d(train_idx, moved)
-        val_idx = np.concatenate([val_idx, moved])
-    return train_idx, val_idx
-
-
-def _check_output_width(module, rows, n_classes):
-    """Run two rows through the network; its logits must be one per class.
-
-    The dry run also gives lazy layers (``torch.nn.LazyLinear``, ...) their
-    shapes before any weight is pruned or saved, and counts the network's
-    multiply-adds per row, which ``n_threads="auto"`` sizes the work by.
-    Eval mode and no_grad keep it from touching BatchNorm statistics or any
-    random state.
-
-    Returns
-    -------
-    multiply_adds : int
-        Multiply-adds of the Linear and convolution layers for one row.
-    """
-    module.eval()
-    try:
-        with torch.no_grad(), MultiplyAddCounter(module) as counter:
-            logits = module(rows)
-    except Exception as exc:
-        raise ValueError(
-            f"{type(module).__name__} failed on the first 2 rows of X (shape "
-            f"{tuple(rows.shape)}): {type(exc).__name__}: {exc}") from exc
-    finally:
-        module.train()
-    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(
-            f"{type(module).__name__} must return a 2-D tensor of logits of shape "
-            f"(n_samples, n_classes); on 2 rows it returned {shape}.")
-    if logits.shape[1] != n_classes:
-        raise ValueError(
-            f"{type(module).__name__} returns {logits.shape[1]} logits per row but y "
-            f"holds {n_classes} classes; make its output layer {n_classes} wide "
-            f"(the default MLP does this itself).")
-    return counter.total // len(rows)
-

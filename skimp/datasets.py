@@ -18,12 +18,14 @@ import math
 import os
 import pickle
 import random
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 from scipy.special import softmax
 from sklearn.utils import check_random_state
 
+from skimp._validation import Interval, NotBoolInterval, StrOptions, validate_params
 from skimp.noise import apply_label_noise, sample_labels
 
 __all__ = [
@@ -45,6 +47,10 @@ _RELU_STD = np.sqrt(0.5 - 1.0 / (2.0 * np.pi))
 # accuracy stays well below 1 (see the docstring for measured values).
 _TEACHER_GAIN = 3.0
 
+# Shared parameter constraints. Booleans are refused where an int is meant.
+_AT_LEAST_1 = NotBoolInterval(Integral, 1, None, closed="left")
+_SUBSET = {"subset": [StrOptions({"train", "test", "all"})]}
+
 
 def _teacher_probabilities(X, W1, W2, temperature):
     """Clean conditional ``p(y|x)`` of the teacher, one row per sample."""
@@ -53,46 +59,15 @@ def _teacher_probabilities(X, W1, W2, temperature):
     return softmax(logits / temperature, axis=1)
 
 
-def _make_teacher(n_samples, n_features, n_classes, teacher_hidden, temperature,
-                  label_noise, random_state):
-    """Shared body of the public generator; also returns the clean labels."""
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
-    if not isinstance(n_features, (int, np.integer)) or n_features < 1:
-        raise ValueError(f"n_features must be an integer >= 1, got {n_features!r}.")
-    if not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
-    if not isinstance(teacher_hidden, (int, np.integer)) or teacher_hidden < 1:
-        raise ValueError(
-            f"teacher_hidden must be an integer >= 1, got {teacher_hidden!r}."
-        )
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}.")
-    if not 0.0 <= label_noise < 1.0:
-        raise ValueError(f"label_noise must be in [0, 1), got {label_noise!r}.")
-
-    rng = check_random_state(random_state)
-    # The teacher is drawn before X so that, for a fixed seed, the same teacher
-    # labels every sample size.
-    W1 = rng.standard_normal((n_features, teacher_hidden))
-    W2 = rng.standard_normal((teacher_hidden, n_classes))
-    # Unit-norm columns: every hidden pre-activation is exactly N(0, 1) and
-    # every logit has variance about gain**2, whatever the widths. The width
-    # then changes the shape of the decision boundary, not its sharpness.
-    W1 /= np.linalg.norm(W1, axis=0)
-    W2 /= np.linalg.norm(W2, axis=0)
-
-    X = rng.standard_normal((n_samples, n_features))
-    p = _teacher_probabilities(X, W1, W2, temperature)
-    y_clean = sample_labels(p, rng)
-    y, _ = apply_label_noise(
-        y_clean, label_noise, n_classes=n_classes, random_state=rng
-    )
-    # Each row is redrawn with probability about f, uniformly over C classes.
-    p_true = (1.0 - label_noise) * p + label_noise / n_classes
-    return X, y, p_true, y_clean
-
-
+@validate_params(
+    {"n_samples": [_AT_LEAST_1],
+     "n_features": [_AT_LEAST_1],
+     "n_classes": [NotBoolInterval(Integral, 2, None, closed="left")],
+     "teacher_hidden": [_AT_LEAST_1],
+     "temperature": [Interval(Real, 0, None, closed="neither")],
+     "label_noise": [Interval(Real, 0, 1, closed="left")],
+     "random_state": ["random_state"]},
+    prefer_skip_nested_validation=True)
 def make_teacher_classification(n_samples, n_features=20, n_classes=4,
                                 teacher_hidden=8, temperature=1.0,
                                 label_noise=0.0, random_state=None):
@@ -189,10 +164,25 @@ def make_teacher_classification(n_samples, n_features=20, n_classes=4,
     True
     >>> bayes_accuracy = p_true.max(axis=1).mean()
     """
-    X, y, p_true, _ = _make_teacher(
-        n_samples, n_features, n_classes, teacher_hidden, temperature,
-        label_noise, random_state,
+    rng = check_random_state(random_state)
+    # The teacher is drawn before X so that, for a fixed seed, the same teacher
+    # labels every sample size.
+    W1 = rng.standard_normal((n_features, teacher_hidden))
+    W2 = rng.standard_normal((teacher_hidden, n_classes))
+    # Unit-norm columns: every hidden pre-activation is exactly N(0, 1) and
+    # every logit has variance about gain**2, whatever the widths. The width
+    # then changes the shape of the decision boundary, not its sharpness.
+    W1 /= np.linalg.norm(W1, axis=0)
+    W2 /= np.linalg.norm(W2, axis=0)
+
+    X = rng.standard_normal((n_samples, n_features))
+    p = _teacher_probabilities(X, W1, W2, temperature)
+    y_clean = sample_labels(p, rng)
+    y, _ = apply_label_noise(
+        y_clean, label_noise, n_classes=n_classes, random_state=rng
     )
+    # Each row is redrawn with probability about f, uniformly over C classes.
+    p_true = (1.0 - label_noise) * p + label_noise / n_classes
     return X, y.astype(np.int64, copy=False), p_true
 
 
@@ -338,10 +328,6 @@ def _find_idx(folder, stem, kind, dataset, hint):
 
 def _load_idx_pair(folder, subset, dataset, hint):
     """Images and labels of one IDX data set, flattened and scaled."""
-    if subset not in ("train", "test", "all"):
-        raise ValueError(
-            f"subset must be 'train', 'test' or 'all', got {subset!r}."
-        )
     folder = Path(folder)
     parts = ("train", "test") if subset == "all" else (subset,)
     Xs, ys = [], []
@@ -364,6 +350,7 @@ def _load_idx_pair(folder, subset, dataset, hint):
     return X, np.concatenate(ys).astype(np.int64)
 
 
+@validate_params({"path": [str, os.PathLike, None], **_SUBSET}, prefer_skip_nested_validation=True)
 def load_fashion_mnist(path=None, *, subset="train"):
     """Load Fashion-MNIST from local IDX files; nothing is downloaded.
 
@@ -410,6 +397,7 @@ def load_fashion_mnist(path=None, *, subset="train"):
     return _load_idx_pair(folder, subset, "Fashion-MNIST", hint)
 
 
+@validate_params({"path": [str, os.PathLike], **_SUBSET}, prefer_skip_nested_validation=True)
 def load_mnist(path, *, subset="train"):
     """Load classic MNIST from local IDX files; nothing is downloaded.
 
@@ -525,6 +513,7 @@ def _read_cifar10_batch(file):
     return data, _check_labels(labels, repr(str(file)), "CIFAR-10")
 
 
+@validate_params({"path": [str, os.PathLike, None], **_SUBSET}, prefer_skip_nested_validation=True)
 def load_cifar10(path=None, *, subset="train"):
     """Load CIFAR-10 from the local "python version" batches; nothing is downloaded.
 
@@ -573,8 +562,6 @@ def load_cifar10(path=None, *, subset="train"):
     >>> X.shape, X.dtype, y.shape  # doctest: +SKIP
     ((10000, 3, 32, 32), dtype('float32'), (10000,))
     """
-    if subset not in ("train", "test", "all"):
-        raise ValueError(f"subset must be 'train', 'test' or 'all', got {subset!r}.")
     folder = _cifar10_folder(path)
     names = [*_CIFAR10_BATCHES["train"], *_CIFAR10_BATCHES["test"]] if subset == "all" \
         else _CIFAR10_BATCHES[subset]
@@ -595,6 +582,12 @@ def load_cifar10(path=None, *, subset="train"):
 # --------------------------------------------------------------------------
 
 
+# mnist1d seeds numpy's legacy global generator, which takes an int in
+# [0, 2**32): random_state is that seed, not a RandomState.
+@validate_params(
+    {"n_samples": [_AT_LEAST_1],
+     "random_state": [NotBoolInterval(Integral, 0, 2**32 - 1, closed="both")]},
+    prefer_skip_nested_validation=True)
 def load_mnist1d(n_samples=10000, *, random_state=42):
     """Generate the MNIST-1D benchmark locally with the ``mnist1d`` package.
 
@@ -639,13 +632,6 @@ def load_mnist1d(n_samples=10000, *, random_state=42):
             "load_mnist1d needs the optional mnist1d package: "
             "`pip install mnist1d` or `pip install skimp[mnist1d]`."
         ) from exc
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}.")
-    if not isinstance(random_state, (int, np.integer)):
-        # mnist1d seeds numpy's legacy global generator, which takes an int.
-        raise ValueError(
-            f"random_state must be an integer seed, got {random_state!r}."
-        )
 
     args = get_dataset_args(as_dict=False)
     # The generator makes num_samples // 10 rows per class.

@@ -29,46 +29,23 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import EarlyStopping, InputShapeSetter, LoadInitState, LRScheduler
 from skorch.helper import predefined_split
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from skimp.masks import Mask
+from skimp.checkpoints import LevelState, rng_states, set_rng_states
+from skimp.masks import Mask, prunable_parameter_names
 from skimp.metrics import expected_calibration_error
 from skimp.pruning import next_mask
 
-__all__ = ["ImpRunner", "ImpResult", "LevelState", "select_level", "PATH_KEYS"]
+__all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "prunable_weights",
+           "select_level", "PATH_KEYS"]
 
 # Purposes of the per-level random streams.
 _PRUNE, _REINIT = 0, 1
 
 PATH_KEYS = ("level", "density", "n_params", "train_loss", "train_accuracy",
              "val_loss", "val_accuracy", "val_ece", "fit_time")
-
-
-@dataclass
-class LevelState:
-    """What is kept of one finished level: its mask and trained weights.
-
-    Attributes
-    ----------
-    level : int
-    mask_bits : dict
-        :meth:`skimp.masks.Mask.to_bits` of the level's mask.
-    weights : dict
-        :meth:`skimp.masks.Mask.compress` of the trained state dict.
-    """
-
-    level: int
-    mask_bits: dict
-    weights: dict
-
-    @property
-    def mask(self):
-        return Mask.from_bits(self.mask_bits)
-
-    def state_dict(self):
-        """Full state dict of the trained level, pruned weights exactly 0."""
-        return self.mask.expand(self.weights)
 
 
 @dataclass
@@ -389,7 +366,9 @@ class ImpRunner:
                     break
                 self.evaluate_level(level, time.perf_counter() - start)
                 if self.store is not None:
-                    self.store.save(level, self._record(), self._row(level))
+                    self.store.save_level(
+                        self.states[-1], self._row(level), self.rewind_state,
+                        rng_states(self.net.iterator_train__generator, self.net.device))
         best_level = select_level(self.path, self.selection)
         self.load_level(best_level)
         return ImpResult(path={key: np.asarray(v) for key, v in self.path.items()},
@@ -404,61 +383,19 @@ class ImpRunner:
     def _row(self, level):
         return {key: self.path[key][level] for key in PATH_KEYS}
 
-    def _record(self):
-        """Everything needed to continue bit-exactly after the last level.
-
-        On CUDA the record holds the device's generator too: Dropout and
-        transforms such as :class:`skimp.transforms.RandomCropFlip` draw
-        from it, so a resumed level must start it where the uninterrupted
-        run had it.
-        """
-        state = self.states[-1]
-        record = {
-            "mask": {n: {"bits": torch.from_numpy(bits), "shape": list(shape)}
-                     for n, (shape, bits) in state.mask_bits.items()},
-            "weights": state.weights,
-            "rewind": {k: v.cpu() for k, v in self.rewind_state.items()},
-            "batch_rng": self.net.iterator_train__generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-        }
-        device = torch.device(self.net.device)
-        if device.type == "cuda":
-            record["cuda_rng"] = torch.cuda.get_rng_state(device)
-        return record
-
     def _resume_level(self, level):
         """Load ``level`` from the store; False when it is absent or unusable."""
-        loaded = self.store.load(level)
+        device = torch.device(self.net.device)
+        loaded = self.store.load_level(level, self.net.module_, self.mask.tensors, device)
         if loaded is None:
             return False
-        record, row = loaded
-        device = torch.device(self.net.device)
-        try:
-            bits = {n: (tuple(m["shape"]), m["bits"].numpy()) for n, m in record["mask"].items()}
-            state = LevelState(level, bits, record["weights"])
-            _check_fits(state, record["rewind"], self.net.module_, self.mask)
-            cuda_rng = None
-            if device.type == "cuda":
-                # A CUDA run cannot continue bit-exactly without the device's
-                # generator: a record without it is recomputed, not trusted.
-                if "cuda_rng" not in record:
-                    raise ValueError("it holds no state of the CUDA generator, which "
-                                     "a run on CUDA needs to continue exactly")
-                cuda_rng = record["cuda_rng"]
-        except (KeyError, TypeError, ValueError) as exc:
-            warnings.warn(f"Checkpoint of IMP level {level} in {self.store.path} does not "
-                          f"fit this network ({exc}); recomputing from that level.",
-                          RuntimeWarning, stacklevel=3)
-            return False
+        state, row, rewind, rng = loaded
         self.states.append(state)
         for key in PATH_KEYS:
             self.path[key].append(row[key])
-        self.rewind_state = {k: v.to(device) for k, v in record["rewind"].items()}
+        self.rewind_state = {k: v.to(device) for k, v in rewind.items()}
         self.load_level(level)
-        self.net.iterator_train__generator.set_state(record["batch_rng"])
-        torch.set_rng_state(record["torch_rng"])
-        if cuda_rng is not None:
-            torch.cuda.set_rng_state(cuda_rng, device)
+        set_rng_states(rng, self.net.iterator_train__generator, device)
         return True
 
     def load_level(self, level):
@@ -467,6 +404,93 @@ class ImpRunner:
         self.mask = state.mask.to(self.net.device)
         self.net.module_.load_state_dict(state.state_dict())
         self.net.set_mask(self.mask)
+
+
+def prunable_weights(module):
+    """Names of the weights IMP prunes in ``module``.
+
+    Those of :func:`skimp.masks.prunable_parameter_names`, less the layers
+    named in the module's ``unpruned_layers`` attribute.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+
+    Returns
+    -------
+    names : list of str
+
+    Raises
+    ------
+    ValueError
+        If no weight is left to prune.
+    """
+    unpruned = getattr(module, "unpruned_layers", ())
+    prunable = prunable_parameter_names(module, unpruned)
+    if not prunable:
+        raise ValueError(
+            f"{type(module).__name__} has no weights to prune: IMP prunes "
+            f"the weights of Linear and Conv layers, and every such layer is "
+            f"missing or named in unpruned_layers "
+            f"({unpruned!r}). Add a Linear or Conv layer, or "
+            f"keep fewer layers dense.")
+    return prunable
+
+
+def check_callbacks(net, rewind_epoch):
+    """Refuse the callbacks that cannot follow IMP's level-by-level schedule.
+
+    Every level restarts the callbacks and :class:`ImpRunner` fast-forwards
+    learning-rate schedules to ``rewind_epoch``; this refuses what that
+    cannot replay. The net's initialized callbacks (``callbacks_``) are
+    read, so settings made with ``callbacks__<name>__<param>``
+    (``set_params``, ``GridSearchCV``) are checked too. Every other skorch
+    callback runs as in skorch.
+
+    Parameters
+    ----------
+    net : skimp.training.MaskedNet
+        Initialized net.
+    rewind_epoch : int
+        Where later levels resume the schedule.
+
+    Raises
+    ------
+    ValueError
+        For ``EarlyStopping``, ``LoadInitState``, ``InputShapeSetter``, and
+        ``LRScheduler(policy=ReduceLROnPlateau)`` with ``rewind_epoch > 0``.
+    """
+    for name, cb in net.callbacks_:
+        _check_callback(name, cb, rewind_epoch)
+
+
+def _check_callback(name, cb, rewind_epoch):
+    """:func:`check_callbacks` for the callback ``cb`` named ``name``."""
+
+    if isinstance(cb, EarlyStopping):
+        raise ValueError(
+            f"EarlyStopping cannot run inside IMP (callback {name!r}): every level "
+            f"trains the same max_epochs so that levels are comparable. Use "
+            f"patience= to stop pruning early.")
+    if isinstance(cb, LoadInitState):
+        raise ValueError(
+            f"LoadInitState cannot run inside IMP (callback {name!r}): it loads saved "
+            f"weights when training begins, at every level, over the rewound "
+            f"survivors. Use checkpoint_dir= to resume a fit.")
+    if isinstance(cb, InputShapeSetter):
+        raise ValueError(
+            f"InputShapeSetter cannot run inside IMP (callback {name!r}): it builds "
+            f"the module again when training begins, which discards the initial "
+            f"weights and the pruning mask. Module classes that take n_classes "
+            f"or input_shape get them from X and y; set others with module__*.")
+    if isinstance(cb, LRScheduler) and rewind_epoch > 0:
+        policy = getattr(cb, "policy_", cb.policy)
+        if policy in (ReduceLROnPlateau, "ReduceLROnPlateau"):
+            raise ValueError(
+                f"LRScheduler(policy=ReduceLROnPlateau) depends on the losses seen "
+                f"(callback {name!r}), so it cannot be fast-forwarded to rewind_epoch; use "
+                f"a fixed schedule (MultiStepLR, CosineAnnealingLR, ...) or "
+                f"rewind_epoch=0.")
 
 
 @contextlib.contextmanager
@@ -485,21 +509,6 @@ def _stop_on_sigint(net):
     finally:
         signal.signal(signal.SIGINT, previous)
         net.stop_requested = False
-
-
-def _check_fits(state, rewind, module, mask):
-    """Raise ValueError unless a stored level loads into ``module`` exactly."""
-    if set(state.mask_bits) != set(mask.tensors):
-        raise ValueError(f"its mask covers {sorted(state.mask_bits)}, the network "
-                         f"prunes {sorted(mask.tensors)}")
-    expected = module.state_dict()
-    for name, stored in (("weights", state.state_dict()), ("rewind point", rewind)):
-        if set(stored) != set(expected):
-            raise ValueError(f"its {name} hold other tensors than the network's")
-        for key, tensor in stored.items():
-            if tuple(tensor.shape) != tuple(expected[key].shape):
-                raise ValueError(f"{key} has shape {tuple(tensor.shape)} in its {name}, "
-                                 f"{tuple(expected[key].shape)} in the network")
 
 
 def _clone_state(module):

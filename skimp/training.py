@@ -38,10 +38,10 @@ that sets torch's CPU threads for a while; the estimator, the benchmarks and
 the tests all use them.
 """
 
-import contextlib
+import copy
+import inspect
 import itertools
 import math
-import os
 
 import torch
 from skorch import NeuralNetClassifier
@@ -55,15 +55,36 @@ from skorch.callbacks import (
 from skorch.dataset import Dataset
 from skorch.utils import TeeGenerator
 
+from skimp._threads import (  # AUTO_THREADS_MIN_WORK: skimp.training's, as before
+    AUTO_THREADS_MIN_WORK,  # noqa: F401
+    MultiplyAddCounter,
+    resolve_threads,
+    torch_threads,
+)
+from skimp.modules import MLP
+
+# The thread settings live in skimp._threads and are part of this module's face.
 __all__ = ["MaskedNet", "MultiplyAddCounter", "TensorBatches", "TensorDataset", "build_net",
+           "check_net_params", "check_output_width", "check_training_settings",
            "resolve_threads", "torch_threads"]
 
-#: Multiply-adds per training batch (those of one row's forward pass times
-#: the batch size; for an MLP, its weights times the batch size) from which
-#: ``n_threads="auto"`` lets a fit use several threads; below it, thread
-#: synchronisation costs more than it saves. Measured in
-#: ``benchmarks/bench_threads.py``; see docs/performance.md.
-AUTO_THREADS_MIN_WORK = 2**24
+#: Rows per forward pass when a net is evaluated or predicts: large enough
+#: that per-call overhead vanishes, small enough that a wide network's
+#: activations stay a few hundred MB.
+INFERENCE_BATCH_SIZE = 4096
+
+#: Prefixed net parameters that :func:`build_net` sets itself, and what to
+#: use instead; passing one raises (see :func:`check_net_params`).
+OWN_NET_PARAMS = {
+    "iterator_train__generator": "random_state, which seeds the batch order",
+}
+
+#: The same, for the default :class:`skimp.modules.MLP` only.
+OWN_MLP_PARAMS = {
+    "module__hidden_layer_sizes": "hidden_layer_sizes",
+    "module__n_features": "nothing: the default MLP takes its input width from X",
+    "module__n_classes": "nothing: the default MLP takes its output width from y",
+}
 
 #: skorch callbacks that read the per-batch history (``history[-1, "batches"]``)
 #: without a batch hook of their own: ``PassthroughScoring`` averages the
@@ -147,26 +168,34 @@ class MaskedNet(NeuralNetClassifier):
     """skorch classifier whose prunable weights are held at zero by a mask.
 
     Set the mask with :meth:`set_mask`; ``None`` trains the dense network.
-    All constructor arguments are skorch's.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        skorch's ``NeuralNetClassifier`` arguments. The defaults differ in
+        ``iterator_train`` and ``iterator_valid`` (:class:`TensorBatches`),
+        ``iterator_train__shuffle`` (True), ``iterator_valid__batch_size``
+        (:data:`INFERENCE_BATCH_SIZE`) and ``train_split`` (None).
+    batch_transform : callable, default=None
+        Applied to each training batch of X before the forward pass (data
+        augmentation); never when evaluating or predicting.
     """
 
     #: Set (e.g. by a SIGINT handler) to stop training after the current batch.
     stop_requested = False
 
-    #: Callable applied to each training batch of X (augmentation), or None.
-    batch_transform = None
-
     # Whether ``train_step`` sends ``on_grad_computed``. ``run_single_epoch``
     # sets it from the callbacks at every epoch; True for a direct call.
     _notify_grads_ = True
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, batch_transform=None, **kwargs):
         kwargs.setdefault("iterator_train", TensorBatches)
         kwargs.setdefault("iterator_valid", TensorBatches)
         kwargs.setdefault("iterator_train__shuffle", True)
-        kwargs.setdefault("iterator_valid__batch_size", 4096)
+        kwargs.setdefault("iterator_valid__batch_size", INFERENCE_BATCH_SIZE)
         kwargs.setdefault("train_split", None)
         super().__init__(*args, **kwargs)
+        self.batch_transform = batch_transform
 
     @property
     def _default_callbacks(self):
@@ -305,15 +334,28 @@ class MaskedNet(NeuralNetClassifier):
             self.set_mask(self.mask_.to(self.device))
 
 
-def build_net(module, *, n_classes, random_state, max_epochs, batch_size, lr,
-              optimizer=torch.optim.SGD, device="cpu", verbose=0, **net_params):
+def build_net(module=None, *, n_classes, random_state, max_epochs, batch_size, lr,
+              optimizer=torch.optim.SGD, device="cpu", verbose=0, hidden_layer_sizes=(256,),
+              input_shape=None, train_transform=None, **net_params):
     """An initialized :class:`MaskedNet` with skimp's training settings.
+
+    This is where the estimator's network is chosen and built: the default
+    MLP, a module class with the parameters it takes filled in, or a copy
+    of a module instance.
 
     Parameters
     ----------
-    module : torch.nn.Module class or instance
-        The network, returning logits; skorch instantiates a class with the
-        ``module__*`` entries of ``net_params``.
+    module : torch.nn.Module class or instance, default=None
+        The network, returning logits. ``None`` builds
+        :class:`skimp.modules.MLP` with ``hidden_layer_sizes``, as wide as
+        the rows of ``input_shape`` and as ``n_classes``. skorch
+        instantiates a class with the ``module__*`` entries of
+        ``net_params``; one whose constructor takes ``n_classes`` gets
+        ``n_classes``, and one that takes ``input_shape`` gets
+        ``input_shape`` when it has more than one dimension (images),
+        unless ``net_params`` sets them. An instance is deep-copied, so the
+        caller's is never trained; its current weights are the initial
+        weights.
     n_classes : int
         Classes are the integers ``0 .. n_classes - 1``.
     random_state : int
@@ -324,6 +366,12 @@ def build_net(module, *, n_classes, random_state, max_epochs, batch_size, lr,
     verbose : int, default=0
         The net's ``verbose``, which skorch's callbacks read: ``PrintLog``
         and ``Checkpoint`` print to stdout only when it is > 0.
+    hidden_layer_sizes : tuple of int, default=(256,)
+        Hidden widths of the default MLP; unused with a ``module``.
+    input_shape : tuple of int, default=None
+        Shape of one row of X. Needed for the default MLP.
+    train_transform : callable, default=None
+        The net's ``batch_transform``: applied to every training batch.
     **net_params
         Other skorch parameters, such as ``optimizer__momentum`` or
         ``iterator_train__drop_last``.
@@ -333,125 +381,168 @@ def build_net(module, *, n_classes, random_state, max_epochs, batch_size, lr,
     net : MaskedNet
         Initialized: ``net.module_`` and ``net.optimizer_`` exist.
     """
+    check_net_params(net_params, default_module=module is None)
+    if module is None:
+        if input_shape is None:
+            raise ValueError("build_net needs input_shape to build the default MLP.")
+        module = MLP
+        net_params.update(module__n_features=math.prod(input_shape), module__n_classes=n_classes,
+                          module__hidden_layer_sizes=tuple(hidden_layer_sizes))
+    elif isinstance(module, torch.nn.Module):
+        module = copy.deepcopy(module)
+    elif input_shape is not None:
+        net_params.update(_filled_module_params(module, net_params, n_classes, input_shape))
     return MaskedNet(
         module=module, criterion=torch.nn.CrossEntropyLoss, optimizer=optimizer,
         lr=lr, max_epochs=max_epochs, batch_size=batch_size, device=device,
-        verbose=verbose, classes=list(range(n_classes)),
+        verbose=verbose, classes=list(range(n_classes)), batch_transform=train_transform,
         iterator_train__generator=torch.Generator().manual_seed(int(random_state)),
         **net_params).initialize()
 
 
-@contextlib.contextmanager
-def torch_threads(n_threads):
-    """Run the block with ``n_threads`` torch CPU threads, then restore them.
+def check_training_settings(optimizer, device, callbacks):
+    """Refuse settings the training loop cannot run with, before any data is read.
 
     Parameters
     ----------
-    n_threads : int or None
-        ``None`` leaves torch's setting alone.
+    optimizer : torch optimizer class
+        Must step without a closure: the loop calls ``step()`` once per
+        batch and never re-evaluates the loss.
+    device : str or torch.device
+        Must be available on this machine.
+    callbacks : list or None
+        skorch callback instances or ``(name, callback)`` pairs; a class or
+        another object is refused before skorch builds them.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting and what to use instead.
     """
-    if n_threads is None or n_threads == torch.get_num_threads():
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise ValueError(
+            f"optimizer={optimizer.__name__} needs a closure at every step "
+            f"(it re-evaluates the loss), which IMP's training loop does not "
+            f"give; use an optimizer that steps once, such as torch.optim.SGD "
+            f"or torch.optim.Adam.")
+    for callback in callbacks or []:
+        _check_callback_type(callback)
+    kind = torch.device(device).type
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but CUDA is not available "
+            f"on this machine (torch {torch.__version__}); use device='cpu'.")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but MPS is not available; "
+            f"use device='cpu'.")
+
+
+def _check_callback_type(callback):
+    """Refuse what is not a skorch callback instance, before skorch builds them."""
+    cb = callback[1] if isinstance(callback, tuple) and len(callback) == 2 else callback
+    if isinstance(cb, type):
+        raise ValueError(
+            f"callbacks holds the class {cb.__name__}; pass an instance, e.g. "
+            f"{cb.__name__}(...), as skorch does.")
+    if not isinstance(cb, Callback):
+        raise ValueError(
+            f"callbacks must hold skorch callbacks (or (name, callback) pairs), got "
+            f"{type(cb).__name__}.")
+
+
+def check_net_params(net_params, *, default_module):
+    """Refuse the prefixed parameters that :func:`build_net` sets itself.
+
+    Parameters
+    ----------
+    net_params : iterable of str
+        Names of the prefixed net parameters.
+    default_module : bool
+        Whether the net is the default MLP, whose ``module__*`` width
+        parameters are skimp's too.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and what to use instead.
+    """
+    own = dict(OWN_NET_PARAMS, **(OWN_MLP_PARAMS if default_module else {}))
+    for name in net_params:
+        if name in own:
+            raise ValueError(
+                f"{name} is set by skimp itself"
+                f"{' for the default MLP' if name in OWN_MLP_PARAMS else ''}; "
+                f"use {own[name]}.")
+
+
+def _filled_module_params(module_class, net_params, n_classes, input_shape):
+    """``n_classes`` and ``input_shape`` for a module class that takes them.
+
+    A class whose constructor has an ``n_classes`` parameter gets the number
+    of classes in y, and one with an ``input_shape`` parameter gets the row
+    shape of X when X has more than 2 dimensions (images), unless the user
+    set them with ``module__*``.
+    """
     try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+        accepted = inspect.signature(module_class).parameters
+    except (TypeError, ValueError):  # no signature to read: fill nothing
+        return {}
+    filled = {}
+    if "n_classes" in accepted and "module__n_classes" not in net_params:
+        filled["module__n_classes"] = n_classes
+    if ("input_shape" in accepted and "module__input_shape" not in net_params
+            and len(input_shape) > 1):
+        filled["module__input_shape"] = tuple(int(d) for d in input_shape)
+    return filled
 
 
-class MultiplyAddCounter:
-    """Count the multiply-adds of the forward passes run inside the block.
+def check_output_width(module, rows, n_classes):
+    """Run two rows through the network; its logits must be one per class.
 
-    Forward hooks on every ``Linear`` and convolution layer (``ConvNd`` and
-    ``ConvTransposeNd``) of ``module`` add up what each call computes: a
-    convolution's weights count once per output position, so a small
-    kernel slid over a large image counts for what it costs. Other layers
-    (normalisation, pooling, activations) are not counted; they cost little
-    next to these.
+    The dry run also gives lazy layers (``torch.nn.LazyLinear``, ...) their
+    shapes before any weight is pruned or saved, and counts the network's
+    multiply-adds per row, which ``n_threads="auto"`` sizes the work by.
+    Eval mode and no_grad keep it from touching BatchNorm statistics or any
+    random state.
 
     Parameters
     ----------
     module : torch.nn.Module
-
-    Attributes
-    ----------
-    total : int
-        Multiply-adds counted so far, over all rows.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skimp.training import MultiplyAddCounter
-    >>> conv = torch.nn.Conv2d(3, 8, kernel_size=3, padding=1)
-    >>> with MultiplyAddCounter(conv) as counter, torch.no_grad():
-    ...     _ = conv(torch.zeros(2, 3, 16, 16))
-    >>> counter.total // 2  # per row: 16 x 16 positions x 8 outputs x 27 inputs
-    55296
-    """
-
-    def __init__(self, module):
-        self.module = module
-        self.total = 0
-        self._handles = []
-
-    def _count(self, layer, inputs, output):
-        per_output = math.prod(layer.weight.shape[1:])
-        if isinstance(layer, torch.nn.modules.conv._ConvTransposeNd):
-            # Every input value is spread over the kernel's outputs.
-            self.total += inputs[0].numel() * per_output
-        else:
-            self.total += output.numel() * per_output
-
-    def __enter__(self):
-        for layer in self.module.modules():
-            if isinstance(layer, (torch.nn.Linear, torch.nn.modules.conv._ConvNd)):
-                self._handles.append(layer.register_forward_hook(self._count))
-        return self
-
-    def __exit__(self, *exc_info):
-        for handle in self._handles:
-            handle.remove()
-        self._handles = []
-        return False
-
-
-def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
-    """The torch thread count a fit uses.
-
-    Parameters
-    ----------
-    n_threads : int, "auto" or None
-        An int is used as it is and ``None`` means torch's current setting.
-        ``"auto"`` gives 1 when a batch's work, its multiply-adds, is below
-        :data:`AUTO_THREADS_MIN_WORK`, and torch's current setting, at most
-        the cores this process may use, otherwise. joblib's process workers
-        start with torch capped at ``cores // n_jobs`` threads, and Dask's
-        with one, so "auto" never oversubscribes them.
-    module : torch.nn.Module
-    batch_size : int
-    multiply_adds : int, default=None
-        Multiply-adds of one row's forward pass, as :class:`MultiplyAddCounter`
-        counts them on the two rows that ``fit`` runs through the network
-        before training. A batch's work is that times ``batch_size``. Every
-        parameter takes part in at least one multiply-add per row, so the
-        count used is at least the module's parameter count, which also
-        covers layers the counter does not hook; ``None`` uses that count
-        alone. For an MLP both are its weights and biases, whose multiply-adds
-        per row are its weights: the decision is the same either way.
+    rows : torch.Tensor
+        The first rows of X, on the module's device.
+    n_classes : int
 
     Returns
     -------
-    n_threads : int or None
+    multiply_adds : int
+        Multiply-adds of the Linear and convolution layers for one row.
+
+    Raises
+    ------
+    ValueError
+        If the module fails on the rows, or does not return one logit per
+        class.
     """
-    if n_threads != "auto":
-        return n_threads
-    per_row = max(multiply_adds or 0, sum(p.numel() for p in module.parameters()))
-    if per_row * batch_size < AUTO_THREADS_MIN_WORK:
-        return 1
+    module.eval()
     try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(torch.get_num_threads(), cores))
+        with torch.no_grad(), MultiplyAddCounter(module) as counter:
+            logits = module(rows)
+    except Exception as exc:
+        raise ValueError(
+            f"{type(module).__name__} failed on the first 2 rows of X (shape "
+            f"{tuple(rows.shape)}): {type(exc).__name__}: {exc}") from exc
+    finally:
+        module.train()
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(
+            f"{type(module).__name__} must return a 2-D tensor of logits of shape "
+            f"(n_samples, n_classes); on 2 rows it returned {shape}.")
+    if logits.shape[1] != n_classes:
+        raise ValueError(
+            f"{type(module).__name__} returns {logits.shape[1]} logits per row but y "
+            f"holds {n_classes} classes; make its output layer {n_classes} wide "
+            f"(the default MLP does this itself).")
+    return counter.total // len(rows)

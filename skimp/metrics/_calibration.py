@@ -1,179 +1,22 @@
-"""Calibration metrics and distances between predicted class distributions.
+"""The calibration metrics: binned (ECE, MCE, class-wise), Brier, smooth ECE.
 
-All metrics take ``(y_true, y_prob)`` like scikit-learn's metrics, where
-``y_prob`` is ``predict_proba`` output: a 2-D array with one column per class,
-or, for binary problems, a 1-D array with the probability of the positive
-class. A 1-D ``y_prob`` is turned into the two columns ``[1 - p, p]``, so both
-binary forms give the same value.
-
-How ``y_true`` is matched to the columns of ``y_prob`` follows
-:func:`sklearn.metrics.log_loss`:
-
-* The columns belong to the class labels in sorted order, which is the order
-  of a fitted classifier's ``classes_``. The labels are ``labels`` when given,
-  otherwise the distinct values of ``y_true``. Integers are labels like any
-  other: ``y_true`` drawn from ``{1, 2, 3}`` against three columns means
-  columns 0, 1 and 2, and ``{0, ..., k-1}`` against ``k`` columns reads the
-  same as column indices.
-* Without ``labels``, ``y_true`` must hold exactly one distinct label per
-  column (two for a 1-D ``y_prob``). Otherwise nothing says which column
-  belongs to which label: ``y_true = [1, 2]`` against three columns could be
-  classes ``[0, 1, 2]`` or ``[1, 2, 3]``. Such a call raises a ``ValueError``
-  that says to pass ``labels=``, e.g. ``labels=estimator.classes_``; it is
-  never guessed. This also applies when a small sample misses a class.
-* With ``labels``, every value of ``y_true`` must be one of them, and there
-  must be one label per column.
-* For a 1-D ``y_prob`` the positive class is the larger label, as in
-  scikit-learn.
-
-Binned metrics place scores in ``n_bins`` bins over ``[0, 1]``: equal-width
-bins for ``strategy="uniform"``, equal-mass bins with edges at the quantiles of
-the scores for ``strategy="quantile"``. Bins are right-closed, ``(lo, hi]``,
-as in :func:`sklearn.calibration.calibration_curve`, except that a score of 0
-falls in the first bin; a score of exactly 1.0 falls in the last bin. Empty
-bins are skipped. The top-label bins are those of :func:`reliability_curve`,
-which :func:`expected_calibration_error`, :func:`maximum_calibration_error`,
-:func:`calibration_report` and :class:`skimp.plotting.ReliabilityDisplay` all
-use.
-
-:func:`smooth_calibration_error` needs no bins: it is the smooth ECE of
-Błasiok & Nakkiran (ICLR 2024), computed by the optional ``relplot`` package
-(``pip install "skimp[smooth]"``).
-
-The scorers ``ece_scorer``, ``mce_scorer``, ``classwise_ece_scorer`` and
-``brier_scorer`` are ready for ``cross_validate`` and ``GridSearchCV``, alone
-or in a ``scoring`` dict next to strings such as ``"accuracy"``. Each calls
-``estimator.predict_proba(X)`` and passes ``labels=estimator.classes_`` to the
-metric, so any label set works (strings, ``{-1, 1}``, ``{1, ..., 10}``), even
-on a fold that misses a class. Lower metric values are better, so each scorer
-returns the metric negated, with the default binning (15 uniform bins). For
-other settings, pass the full label set yourself, e.g.
-``make_scorer(expected_calibration_error, greater_is_better=False,
-response_method="predict_proba", n_bins=10, labels=np.unique(y))``.
+Binned metrics share :func:`reliability_curve`'s top-label bins, as
+described in :mod:`skimp.metrics`.
 """
 
-import numbers
+import warnings
 
 import numpy as np
-from scipy.special import rel_entr
-from sklearn.metrics import log_loss
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.metrics import brier_score_loss, log_loss
 
-__all__ = [
-    "expected_calibration_error",
-    "maximum_calibration_error",
-    "classwise_calibration_error",
-    "overconfidence",
-    "brier_score",
-    "smooth_calibration_error",
-    "calibration_report",
-    "reliability_curve",
-    "conditional_kl",
-    "total_variation",
-    "ece_scorer",
-    "mce_scorer",
-    "classwise_ece_scorer",
-    "brier_scorer",
-]
+from skimp._validation import validate_params
+from skimp.metrics._inputs import check_inputs, declared
 
-_STRATEGIES = ("uniform", "quantile")
-# float32 softmax outputs miss a sum of 1 by ~1e-7; anything beyond this is a
-# real error such as passing logits or unnormalised scores.
-_ROW_SUM_TOL = 1e-5
+__all__ = ["brier_score", "calibration_report", "classwise_calibration_error",
+           "expected_calibration_error", "maximum_calibration_error", "overconfidence",
+           "reliability_curve", "smooth_calibration_error"]
 
-
-def _check_distributions(p, name):
-    p = np.asarray(p, dtype=float)
-    # NaN compares False against every bound, so it must be caught first.
-    if np.isnan(p).any():
-        raise ValueError(f"{name} contains NaN.")
-    if p.size and (p.min() < 0.0 or p.max() > 1.0):
-        raise ValueError(
-            f"{name} must hold probabilities in [0, 1], "
-            f"got values in [{p.min()}, {p.max()}]."
-        )
-    if p.ndim == 2:
-        worst = np.abs(p.sum(axis=1) - 1.0).max(initial=0.0)
-        if worst > _ROW_SUM_TOL:
-            raise ValueError(
-                f"rows of {name} must sum to 1, one is off by {worst:.3g}."
-            )
-    return p
-
-
-def _sorted_classes(values, name):
-    try:
-        return np.unique(values)
-    except TypeError:
-        # np.unique sorts, which fails on e.g. a mix of str and int.
-        raise ValueError(
-            f"{name} mixes label types that cannot be sorted, such as strings "
-            "and numbers; use one type."
-        ) from None
-
-
-def _preview(values, limit=5):
-    shown = ", ".join(repr(v) for v in np.asarray(values)[:limit].tolist())
-    return f"[{shown}, ...]" if len(values) > limit else f"[{shown}]"
-
-
-def _encode(y_true, n_columns, labels):
-    """Column index of each label in ``y_true``, by the rule in the module
-    docstring."""
-    if y_true.dtype.kind == "f" and np.isnan(y_true).any():
-        raise ValueError("y_true contains NaN.")
-    if labels is None:
-        classes = _sorted_classes(y_true, "y_true")
-        if len(classes) != n_columns:
-            raise ValueError(
-                f"y_true holds {len(classes)} distinct labels "
-                f"{_preview(classes)} but y_prob has {n_columns} columns, so "
-                "which column belongs to which label is unknown. Pass "
-                "labels= listing every class in column order, e.g. "
-                "labels=estimator.classes_."
-            )
-        return np.searchsorted(classes, y_true)
-    classes = _sorted_classes(column_or_1d(labels), "labels")
-    if len(classes) != n_columns:
-        raise ValueError(
-            f"labels holds {len(classes)} distinct labels but y_prob has "
-            f"{n_columns} columns; pass one label per column, e.g. "
-            "labels=estimator.classes_."
-        )
-    unknown = ~np.isin(y_true, classes)
-    if unknown.any():
-        raise ValueError(
-            f"y_true contains labels {_preview(np.unique(y_true[unknown]))} "
-            f"that are not in labels={_preview(classes)}."
-        )
-    return np.searchsorted(classes, y_true)
-
-
-def _check_inputs(y_true, y_prob, labels):
-    """Validate and return ``(column indices of y_true, 2-D probabilities)``."""
-    y_prob = _check_distributions(y_prob, "y_prob")
-    if y_prob.ndim == 1:
-        y_prob = np.column_stack([1.0 - y_prob, y_prob])
-    elif y_prob.ndim != 2:
-        raise ValueError(f"y_prob must be 1-D or 2-D, got {y_prob.ndim} dimensions.")
-    y_true = column_or_1d(y_true)
-    check_consistent_length(y_true, y_prob)
-    if y_true.shape[0] == 0:
-        raise ValueError("y_true and y_prob are empty.")
-    return _encode(y_true, y_prob.shape[1], labels), y_prob
-
-
-def _check_binning(n_bins, strategy):
-    if (
-        isinstance(n_bins, bool)
-        or not isinstance(n_bins, numbers.Integral)
-        or n_bins < 1
-    ):
-        raise ValueError(f"n_bins must be an integer >= 1, got {n_bins!r}.")
-    if strategy not in _STRATEGIES:
-        raise ValueError(
-            f"strategy must be one of {_STRATEGIES}, got {strategy!r}."
-        )
+_BINNED = declared("y_true", "y_prob", "n_bins", "strategy", "labels")
 
 
 def _bin(score, target, n_bins, strategy):
@@ -216,6 +59,7 @@ def _top_label_curve(y_idx, y_prob, n_bins, strategy):
     return _bin(*_top_label(y_idx, y_prob), n_bins, strategy)
 
 
+@validate_params(_BINNED, prefer_skip_nested_validation=True)
 def reliability_curve(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None):
     """Top-label reliability curve: accuracy against confidence per bin.
 
@@ -282,11 +126,11 @@ def reliability_curve(y_true, y_prob, *, n_bins=15, strategy="uniform", labels=N
     >>> prob_pred.round(3)
     array([ nan,  nan, 0.65, 0.85])
     """
-    _check_binning(n_bins, strategy)
-    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
+    y_idx, y_prob = check_inputs(y_true, y_prob, labels)
     return _top_label_curve(y_idx, y_prob, n_bins, strategy)
 
 
+@validate_params(_BINNED, prefer_skip_nested_validation=True)
 def expected_calibration_error(
     y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None
 ):
@@ -365,6 +209,7 @@ def expected_calibration_error(
     return float(weights @ gaps)
 
 
+@validate_params(_BINNED, prefer_skip_nested_validation=True)
 def maximum_calibration_error(
     y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None
 ):
@@ -407,6 +252,7 @@ def _classwise_error(y_idx, y_prob, n_bins, strategy):
     return float(np.mean(errors))
 
 
+@validate_params(_BINNED, prefer_skip_nested_validation=True)
 def classwise_calibration_error(
     y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None
 ):
@@ -439,11 +285,12 @@ def classwise_calibration_error(
     ...                                   n_bins=2), 4)
     0.2
     """
-    _check_binning(n_bins, strategy)
-    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
+    y_idx, y_prob = check_inputs(y_true, y_prob, labels)
     return _classwise_error(y_idx, y_prob, n_bins, strategy)
 
 
+@validate_params(declared("y_true", "y_prob", "subset", "labels"),
+                 prefer_skip_nested_validation=True)
 def overconfidence(y_true, y_prob, *, subset="all", labels=None):
     """Mean top-label confidence minus accuracy.
 
@@ -471,9 +318,7 @@ def overconfidence(y_true, y_prob, *, subset="all", labels=None):
     >>> round(overconfidence([0, 1, 1, 0], y_prob, subset="wrong"), 4)
     0.7
     """
-    if subset not in ("all", "wrong"):
-        raise ValueError(f"subset must be 'all' or 'wrong', got {subset!r}.")
-    confidence, hit = _top_label(*_check_inputs(y_true, y_prob, labels))
+    confidence, hit = _top_label(*check_inputs(y_true, y_prob, labels))
     if subset == "all":
         return float(confidence.mean() - hit.mean())
     wrong = hit == 0
@@ -481,10 +326,16 @@ def overconfidence(y_true, y_prob, *, subset="all", labels=None):
 
 
 def _brier(y_idx, y_prob):
-    onehot = np.eye(y_prob.shape[1])[y_idx]
-    return float(np.mean(np.sum((y_prob - onehot) ** 2, axis=1)))
+    with warnings.catch_warnings():
+        # check_inputs already held the rows to a sum of 1 within ROW_SUM_TOL,
+        # which float32 softmax outputs meet; sklearn warns at ~1.5e-8.
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
+        return float(brier_score_loss(y_idx, y_prob, labels=np.arange(y_prob.shape[1]),
+                                      scale_by_half=False))
 
 
+@validate_params(declared("y_true", "y_prob", "labels"),
+                 prefer_skip_nested_validation=True)
 def brier_score(y_true, y_prob, *, labels=None):
     """Multiclass Brier score.
 
@@ -514,7 +365,7 @@ def brier_score(y_true, y_prob, *, labels=None):
     >>> round(brier_score([0, 1], [[0.8, 0.2], [0.4, 0.6]]), 4)
     0.2
     """
-    return _brier(*_check_inputs(y_true, y_prob, labels))
+    return _brier(*check_inputs(y_true, y_prob, labels))
 
 
 def _relplot():
@@ -534,6 +385,8 @@ def _smooth_error(y_idx, y_prob):
     return float(_relplot().smECE(confidence, hit))
 
 
+@validate_params(declared("y_true", "y_prob", "labels"),
+                 prefer_skip_nested_validation=True)
 def smooth_calibration_error(y_true, y_prob, *, labels=None):
     """Top-label smooth ECE (Błasiok & Nakkiran, ICLR 2024).
 
@@ -590,9 +443,11 @@ def smooth_calibration_error(y_true, y_prob, *, labels=None):
     >>> round(smooth_calibration_error([0, 1, 1, 0], y_prob), 2)
     0.2
     """
-    return _smooth_error(*_check_inputs(y_true, y_prob, labels))
+    return _smooth_error(*check_inputs(y_true, y_prob, labels))
 
 
+@validate_params(declared("y_true", "y_prob", "n_bins", "strategy", "labels", "smooth"),
+                 prefer_skip_nested_validation=True)
 def calibration_report(
     y_true, y_prob, *, n_bins=15, strategy="uniform", labels=None, smooth=False
 ):
@@ -626,8 +481,7 @@ def calibration_report(
     >>> report["accuracy"], round(report["brier"], 4), report["strategy"]
     (1.0, 0.2, 'uniform')
     """
-    _check_binning(n_bins, strategy)
-    y_idx, y_prob = _check_inputs(y_true, y_prob, labels)
+    y_idx, y_prob = check_inputs(y_true, y_prob, labels)
     confidence, hit = _top_label(y_idx, y_prob)
     # The inputs are checked once; ECE and MCE share reliability_curve's bins.
     weights, gaps = _gaps(*_top_label_curve(y_idx, y_prob, n_bins, strategy)[:3])
@@ -646,104 +500,3 @@ def calibration_report(
     if smooth:
         report["smooth_ece"] = _smooth_error(y_idx, y_prob)
     return report
-
-
-def _check_pair(p_true, p_pred):
-    p_true = _check_distributions(p_true, "p_true")
-    p_pred = _check_distributions(p_pred, "p_pred")
-    if p_true.ndim != 2 or p_true.shape != p_pred.shape:
-        raise ValueError(
-            "p_true and p_pred must be 2-D arrays of the same shape, got "
-            f"{p_true.shape} and {p_pred.shape}."
-        )
-    return p_true, p_pred
-
-
-def conditional_kl(p_true, p_pred, *, eps=1e-12):
-    """Mean over rows of ``KL(p_true[i] || p_pred[i])``, in nats.
-
-    Measures how far predicted class distributions are from known true
-    conditional distributions ``p(y | x)``, e.g. on synthetic data.
-
-    Parameters
-    ----------
-    p_true, p_pred : array-like of shape (n_samples, n_classes)
-        Rows are probability distributions.
-    eps : float, default=1e-12
-        ``p_pred`` is clipped below at ``eps`` so that a zero where
-        ``p_true`` is positive gives a large finite value instead of inf.
-        Terms with ``p_true == 0`` count as 0.
-
-    Returns
-    -------
-    kl : float
-
-    Examples
-    --------
-    >>> from skimp.metrics import conditional_kl
-    >>> round(conditional_kl([[1.0, 0.0]], [[0.5, 0.5]]), 4)  # log 2
-    0.6931
-    """
-    p_true, p_pred = _check_pair(p_true, p_pred)
-    return float(rel_entr(p_true, np.maximum(p_pred, eps)).sum(axis=1).mean())
-
-
-def total_variation(p_true, p_pred):
-    """Mean over rows of the total variation distance ``0.5 * sum |p - q|``.
-
-    Parameters
-    ----------
-    p_true, p_pred : array-like of shape (n_samples, n_classes)
-        Rows are probability distributions.
-
-    Returns
-    -------
-    tv : float
-        In [0, 1].
-
-    Examples
-    --------
-    >>> from skimp.metrics import total_variation
-    >>> round(total_variation([[1.0, 0.0]], [[0.7, 0.3]]), 4)
-    0.3
-    """
-    p_true, p_pred = _check_pair(p_true, p_pred)
-    return float(0.5 * np.abs(p_true - p_pred).sum(axis=1).mean())
-
-
-class _ClassesScorer:
-    """``scorer(estimator, X, y_true)``: minus a metric of
-    ``estimator.predict_proba(X)``, with ``labels=estimator.classes_``.
-
-    ``make_scorer`` cannot do this: it hands the metric only ``y_true`` and
-    the probabilities, so a fold that misses a class, or labels that are not
-    ``0..n_classes-1``, could not be matched to the columns.
-    """
-
-    def __init__(self, name, metric):
-        self._name = name
-        self._metric = metric
-
-    def __call__(self, estimator, X, y_true):
-        classes = getattr(estimator, "classes_", None)
-        if classes is None:
-            raise ValueError(
-                f"{self._name} needs a fitted classifier with classes_ and "
-                f"predict_proba; {type(estimator).__name__} has no classes_."
-            )
-        y_prob = estimator.predict_proba(X)
-        return -self._metric(y_true, y_prob, labels=classes)
-
-    def __repr__(self):
-        return (
-            f"{self._name}: -{self._metric.__name__}(y, "
-            "estimator.predict_proba(X), labels=estimator.classes_)"
-        )
-
-
-ece_scorer = _ClassesScorer("ece_scorer", expected_calibration_error)
-mce_scorer = _ClassesScorer("mce_scorer", maximum_calibration_error)
-classwise_ece_scorer = _ClassesScorer(
-    "classwise_ece_scorer", classwise_calibration_error
-)
-brier_scorer = _ClassesScorer("brier_scorer", brier_score)
