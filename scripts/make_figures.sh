@@ -2,7 +2,9 @@
 # Regenerate every figure in docs/_static from the examples' default modes,
 # with the printed tables beside them (docs/_static/NAME.txt).
 # About an hour on 2 CPU cores; pass names to run a subset, e.g.
-#   bash scripts/make_figures.sh sparse_double_descent controls
+#   bash scripts/make_figures.sh sparse_double_descent cnn_fashion_mnist
+# The controls study (examples/plot_controls.py, every setting) has its own
+# script, scripts/run_controls_study.sh: it takes hours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/install.sh test
@@ -10,7 +12,7 @@ export MPLBACKEND=Agg
 OUT=${SKIMP_FIGURES:-docs/_static}  # where the figures go
 mkdir -p "$OUT"
 ALL=(sparse_double_descent width_convergence teacher_student noise_width_grid
-     calibration_baselines controls cnn_fashion_mnist)
+     calibration_baselines cnn_fashion_mnist)
 for name in "${@:-${ALL[@]}}"; do
     echo "== examples/plot_$name.py -> $OUT/$name.png"
     .venv/bin/python "examples/plot_$name.py" --out "$OUT/$name.png" | tee "$OUT/$name.txt"

@@ -288,8 +288,10 @@ def test_every_referenced_image_exists():
     # The README's top figure, and every example's figure on the results page.
     assert root / "docs" / "_static" / "sparse_double_descent.png" in referenced
     results = (DOCS / "results.md").read_text()
+    controls = [f"controls_{setting}" for setting in
+                ("fashion2k", "demo", "sdd", "teacher", "cnn")]
     for name in ("sparse_double_descent", "width_convergence", "teacher_student",
-                 "noise_width_grid", "calibration_baselines", "controls",
+                 "noise_width_grid", "calibration_baselines", *controls,
                  "cnn_fashion_mnist"):
         assert f"_static/{name}.png" in results, f"results.md does not show {name}.png"
 
