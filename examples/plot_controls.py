@@ -33,21 +33,25 @@ Settings (``--setting``), each the data and recipe of an existing example,
 
 * ``fashion2k``: 2,000 Fashion-MNIST images, MLP 784-100-100-10, SGD with
   momentum 0.9 (lr 0.01, batch 32), 120 epochs, 35% pruned per level for 12
-  levels; about 10 minutes on 2 cores.
+  levels.
 * ``demo``: the main demo's MNIST-1D (8,000 rows, 20% of them for
-  validation), MLP 40-1024-10, 50 epochs, 24 levels; about 10 minutes.
+  validation), MLP 40-1024-10, 50 epochs, 24 levels.
 * ``sdd``: the sparse double descent example's 8,000 Fashion-MNIST images,
   MLP 784-100-100-10, plain SGD (lr 0.1, batch 32), 120 epochs, 35% per
-  level for 14 levels; about an hour.
+  level for 14 levels.
 * ``teacher``: teacher-student at teacher width 8 (12,000 rows, 20% for
   validation), student 20-256-4, 40 epochs, 24 levels, ticket by validation
   log-loss; adds the KL divergence to the known p(y|x) of the observed
-  labels (``kl``) and of the clean ones (``kl_clean``); about 5 minutes.
+  labels (``kl``) and of the clean ones (``kl_clean``).
 * ``cnn``: the Conv-2 example's network and recipe (width 0.125, SGD with
   momentum, 50 epochs, 40% per level for 11 levels, ticket by validation
   log-loss) on 2,400 images of which 25% (600 rows) form the validation
   split, three times the example's, because 200 noisy rows were too few to
-  choose the level on another machine; about 30 minutes.
+  choose the level on another machine.
+
+Wall time of a setting's 18 fits, two at a time, on our 2-core machine
+shared with other jobs: 909 s (teacher) to 2,038 s (cnn); see
+``docs/results.md``.
 
 Prints, per method, the validation-chosen row's mean ± std over seeds, then
 the paired differences and verdicts. Saves one panel per metric against the
