@@ -8,8 +8,9 @@ network, so :mod:`skimp.imp` only runs levels.
 
 Each finished level is written as two files in a folder named by the run key:
 
-- ``level_NNN.pt``: tensors only (mask bits, trained weights, rewind point and
-  RNG states), read back with ``torch.load(weights_only=True)``, which never
+- ``level_NNN.pt``: tensors only (mask bits, kept weights, rewind point, RNG
+  states and, when ``early_stopping`` kept an earlier epoch, the weights the
+  level ended with), read back with ``torch.load(weights_only=True)``, which never
   executes code;
 - ``level_NNN.json``: plain JSON with the level's ``imp_path_`` row and the
   SHA-256 of the ``.pt`` file. It is written last, so it marks the level as
@@ -213,7 +214,7 @@ class CheckpointStore:
                           RuntimeWarning, stacklevel=2)
             return None
 
-    def save_level(self, state, row, rewind, rng):
+    def save_level(self, state, row, rewind, rng, final=None):
         """Write a finished level, and what the next level starts from.
 
         Parameters
@@ -225,6 +226,10 @@ class CheckpointStore:
             The rewind point (a state dict), on any device.
         rng : dict of str to torch.Tensor
             From :func:`rng_states`, taken after the level.
+        final : dict of str to torch.Tensor, default=None
+            The state dict the level ended with, when it is not the one kept
+            in ``state`` (``early_stopping`` kept an earlier epoch): the next
+            level prunes it.
         """
         record = {
             "mask": {n: {"bits": torch.from_numpy(bits), "shape": list(shape)}
@@ -233,6 +238,8 @@ class CheckpointStore:
             "rewind": {k: v.cpu() for k, v in rewind.items()},
             **rng,
         }
+        if final is not None:
+            record["final"] = state.mask.compress({k: v.cpu() for k, v in final.items()})
         self.save(state.level, record, row)
 
     def load_level(self, level, module, prunable, device):
@@ -254,9 +261,10 @@ class CheckpointStore:
         Returns
         -------
         loaded : tuple or None
-            ``(state, row, rewind, rng)``: the :class:`LevelState`, its
-            ``imp_path_`` row, the rewind point on the CPU and the RNG
-            states for :func:`set_rng_states`. None, with a
+            ``(state, row, rewind, rng, final)``: the :class:`LevelState`,
+            its ``imp_path_`` row, the rewind point on the CPU, the RNG
+            states for :func:`set_rng_states`, and the state dict the level
+            ended with when it differs from the kept one (else None). None, with a
             ``RuntimeWarning``, when the level is absent, damaged or does
             not fit.
         """
@@ -268,6 +276,7 @@ class CheckpointStore:
             bits = {n: (tuple(m["shape"]), m["bits"].numpy()) for n, m in record["mask"].items()}
             state = LevelState(level, bits, record["weights"])
             _check_fits(state, record["rewind"], module, prunable)
+            final = state.mask.expand(record["final"]) if "final" in record else None
             rng = {key: record[key] for key in ("batch_rng", "torch_rng")}
             if torch.device(device).type == "cuda":
                 if "cuda_rng" not in record:
@@ -279,4 +288,4 @@ class CheckpointStore:
                           f"fit this network ({exc}); recomputing from that level.",
                           RuntimeWarning, stacklevel=4)
             return None
-        return state, row, record["rewind"], rng
+        return state, row, record["rewind"], rng, final

@@ -20,9 +20,10 @@ from skimp._data import (
     warn_small_last_batch,
 )
 from skimp._tickets import TicketsMixin
-from skimp._validation import Interval, StrOptions
+from skimp._validation import Interval, NotBoolInterval, StrOptions
+from skimp.callbacks import check_callbacks
 from skimp.checkpoints import CheckpointStore, run_key
-from skimp.imp import ImpRunner, check_callbacks, prunable_weights
+from skimp.imp import ImpRunner, prunable_weights
 from skimp.noise import NOISE_MODELS, apply_label_noise
 from skimp.pruning import CRITERIA, SCOPES
 from skimp.training import (
@@ -114,6 +115,25 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
     patience : int, default=None
         Stop pruning after this many levels without a new best level.
         ``None`` runs every level.
+    early_stopping : bool, default=False
+        Keep each level's best epoch instead of its last. After every epoch
+        of every level the validation split is scored by ``selection``
+        (accuracy, or log-loss with ``"loss"``) and the weights of the best
+        epoch are kept (ties go to the earlier epoch): the stored levels,
+        ``staged_predict_proba``, ``level_module``, ``compact_module`` and
+        the chosen ticket all use them. The next level still prunes the
+        weights the level ended with, so with ``n_iter_no_change=None`` the
+        masks are those of ``early_stopping=False``. Level 0's kept weights
+        are the dense network stopped early; ``best_level_ == 0`` then says
+        that pruning did not help on this data. Needs ``selection`` to be
+        ``"accuracy"`` or ``"loss"``.
+    n_iter_no_change : int, default=None
+        With ``early_stopping=True``, end a level once this many epochs in a
+        row have not improved its validation score; the epochs up to
+        ``rewind_epoch`` are never cut, and learning-rate schedules stop
+        with the level. The next level prunes the weights the level stopped
+        at, so the masks differ from a full-length run. ``None`` trains
+        every epoch of every level.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, batch order, label noise and validation
         split. With an int, fits on CPU are bit-for-bit reproducible.
@@ -236,11 +256,16 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
     imp_path_ : dict of str to ndarray
         One entry per level run, in the style of ``cv_results_``:
         ``level``, ``density``, ``n_params`` (surviving prunable weights),
-        ``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``,
-        ``val_ece`` (15 equal-width bins) and ``fit_time`` (seconds).
-        Train metrics are on the (noisy) training labels.
+        ``epoch`` (the kept epoch, 1-based on the level's own schedule: the
+        last, ``max_epochs``, unless ``early_stopping``), ``n_epochs`` (the
+        epochs trained at the level), ``train_loss``, ``train_accuracy``,
+        ``val_loss``, ``val_accuracy``, ``val_ece`` (15 equal-width bins)
+        and ``fit_time`` (seconds), all of the kept weights. Train metrics
+        are on the (noisy) training labels.
     best_level_ : int
         The chosen level.
+    best_epoch_ : int
+        The chosen level's kept epoch, ``imp_path_["epoch"][best_level_]``.
     sparsity_ : float
         Fraction of prunable weights removed in the chosen ticket.
     n_params_ : int
@@ -285,6 +310,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "selection": [StrOptions({"accuracy", "loss"}), callable],
         "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [NotBoolInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
@@ -302,7 +329,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                  batch_size=128, lr=0.1, optimizer=torch.optim.SGD,
                  pruning_fraction=0.2, max_levels=15, rewind_epoch=0,
                  label_noise=0.0, validation_fraction=0.1, selection="accuracy",
-                 patience=None, random_state=None, device="cpu", verbose=0,
+                 patience=None, early_stopping=False, n_iter_no_change=None,
+                 random_state=None, device="cpu", verbose=0,
                  n_threads="auto", checkpoint_dir=None, pruning_criterion="magnitude",
                  pruning_scope="global", retrain="rewind", noise_model="symmetric",
                  callbacks=None, train_transform=None, **kwargs):
@@ -319,6 +347,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.selection = selection
         self.patience = patience
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -404,6 +434,18 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                 f"rewind_epoch={self.rewind_epoch} must be below max_epochs="
                 f"{self.max_epochs}: rewinding needs weights from an epoch "
                 f"that is trained before the end of the schedule.")
+        if self.n_iter_no_change is not None and not self.early_stopping:
+            raise ValueError(
+                f"n_iter_no_change={self.n_iter_no_change} needs early_stopping=True: "
+                f"a level can only stop where its validation score stopped "
+                f"improving if that score is kept. Set early_stopping=True, or "
+                f"n_iter_no_change=None.")
+        if self.early_stopping and callable(self.selection):
+            raise ValueError(
+                "early_stopping=True scores every epoch under selection, which must "
+                "then be 'accuracy' or 'loss'; a callable selection chooses among "
+                "levels only. Use selection='accuracy' or 'loss', or "
+                "early_stopping=False.")
         check_training_settings(self.optimizer, self.device, self.callbacks)
         if self.checkpoint_dir is not None and not isinstance(self.random_state, Integral):
             raise ValueError(
@@ -462,8 +504,14 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                 f"one class ({classes[0]!r}).")
         rng = check_random_state(self.random_state)
         noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
-        train_idx, val_idx = validation_split(y_idx, classes, self.validation_fraction,
-                                               split_seed)
+        try:
+            train_idx, val_idx = validation_split(y_idx, classes, self.validation_fraction,
+                                                   split_seed)
+        except ValueError as exc:
+            if not self.early_stopping:
+                raise
+            raise ValueError(f"{exc} (early_stopping=True scores this split after "
+                             f"every epoch.)") from exc
         params = self._net_params()
         warn_small_last_batch(len(train_idx),
                               params.get("iterator_train__batch_size", self.batch_size),
@@ -501,7 +549,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                     net, prunable, data, max_epochs=self.max_epochs,
                     rewind_epoch=self.rewind_epoch, pruning_fraction=self.pruning_fraction,
                     max_levels=self.max_levels, patience=self.patience,
-                    selection=self.selection, criterion=self.pruning_criterion,
+                    selection=self.selection, early_stopping=self.early_stopping,
+                    n_iter_no_change=self.n_iter_no_change, criterion=self.pruning_criterion,
                     scope=self.pruning_scope, retrain=self.retrain, seed=torch_seed,
                     verbose=self.verbose, store=store).run()
         if result.interrupted:
@@ -518,6 +567,7 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
             "n_threads_": n_threads,
             "imp_path_": result.path,
             "best_level_": best,
+            "best_epoch_": int(result.path["epoch"][best]),
             "n_params_": int(result.path["n_params"][best]),
             "sparsity_": 1.0 - float(result.path["density"][best]),
             "_level_states": result.states,

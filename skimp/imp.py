@@ -6,8 +6,12 @@ tests (and curious users) can run and inspect them one at a time:
 1. :meth:`ImpRunner.prepare_level` prunes the weights trained at the previous
    level, rewinds the survivors to the rewind point and resets the optimizer;
 2. :meth:`ImpRunner.train_level` trains to the end of the schedule, with the
-   mask re-applied after every optimizer step;
-3. :meth:`ImpRunner.evaluate_level` records the level's row of the IMP path.
+   mask re-applied after every optimizer step (with ``n_iter_no_change``,
+   until the validation score stops improving);
+3. :meth:`ImpRunner.evaluate_level` records the level's row of the IMP path
+   and keeps its weights: those of the last epoch or, with
+   ``early_stopping``, of the best epoch on the validation split. The next
+   level prunes the weights the level ended with, either way.
 
 :meth:`ImpRunner.run` chains them level after level, in one direction, and
 returns an :class:`ImpResult`. A level found in the checkpoint store is
@@ -29,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skorch.callbacks import EarlyStopping, InputShapeSetter, LoadInitState, LRScheduler
+from skorch.callbacks import LRScheduler
 from skorch.helper import predefined_split
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from skimp.callbacks import BestEpoch, StopLevel, check_callbacks
 from skimp.checkpoints import LevelState, rng_states, set_rng_states
 from skimp.masks import Mask, prunable_parameter_names
 from skimp.metrics import expected_calibration_error
@@ -44,8 +48,8 @@ __all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "prunable_
 # Purposes of the per-level random streams.
 _PRUNE, _REINIT = 0, 1
 
-PATH_KEYS = ("level", "density", "n_params", "train_loss", "train_accuracy",
-             "val_loss", "val_accuracy", "val_ece", "fit_time")
+PATH_KEYS = ("level", "density", "n_params", "epoch", "n_epochs", "train_loss",
+             "train_accuracy", "val_loss", "val_accuracy", "val_ece", "fit_time")
 
 
 @dataclass
@@ -115,6 +119,13 @@ class ImpRunner:
         ``(X_train, y_train, X_val, y_val)`` as tensors on the net's device.
     max_epochs, rewind_epoch, pruning_fraction, max_levels, patience, selection
         See :class:`skimp.PrunedNetClassifier`.
+    early_stopping : bool, default=False
+        Keep each level's best epoch on the validation split, scored by
+        ``selection`` ("accuracy" or "loss"), with
+        :class:`skimp.callbacks.BestEpoch`.
+    n_iter_no_change : int, default=None
+        With ``early_stopping``, end a level after this many epochs without
+        a better validation score.
     criterion, scope
         ``pruning_criterion`` and ``pruning_scope`` of the estimator; see
         :func:`skimp.pruning.next_mask`.
@@ -131,8 +142,9 @@ class ImpRunner:
 
     def __init__(self, net, prunable, data, *, max_epochs, rewind_epoch,
                  pruning_fraction, max_levels, patience=None,
-                 selection="accuracy", criterion="magnitude", scope="global",
-                 retrain="rewind", seed=0, verbose=0, store=None):
+                 selection="accuracy", early_stopping=False, n_iter_no_change=None,
+                 criterion="magnitude", scope="global", retrain="rewind", seed=0,
+                 verbose=0, store=None):
         self.net = net
         self.data = data
         self.max_epochs = max_epochs
@@ -148,17 +160,21 @@ class ImpRunner:
         self.verbose = verbose
         self.store = store
         self.interrupted = False
+        self.best_epoch = None
+        if early_stopping:
+            self.best_epoch = BestEpoch(selection, n_iter_no_change, min_epochs=rewind_epoch)
+        self.final_state = None  # the weights to prune from, when not the kept ones
         self.mask = Mask.ones_like(net.module_, prunable).to(net.device)
         self.rewind_state = None
         self.path = {key: [] for key in PATH_KEYS}
         self.states = []
         self._progress_started = False
-        # User callbacks see the validation split as skorch's dataset_valid
-        # (valid_loss in the history, EpochScoring on it, Checkpoint
-        # monitors), as they would in skorch; without callbacks nothing
-        # reads it, so the lean loop skips the per-epoch validation pass.
+        # User callbacks and BestEpoch see the validation split as skorch's
+        # dataset_valid (valid_loss and valid_acc in the history,
+        # EpochScoring on it, Checkpoint monitors), as they would in skorch;
+        # when nothing reads it the lean loop skips the validation pass.
         self._valid_split = None
-        if net.callbacks:
+        if net.callbacks or early_stopping:
             self._valid_split = predefined_split(net.get_dataset(data[2], data[3]))
 
     def prepare_level(self, level):
@@ -189,6 +205,9 @@ class ImpRunner:
         # per level and never carry another level's weights over.
         self.net.initialize_history()
         self.net.initialize_callbacks()
+        if self.best_epoch is not None:
+            self.best_epoch.first_epoch = self.rewind_epoch if level else 0
+            self.net.callbacks_.append(("skimp_best_epoch", self.best_epoch.initialize()))
         verbose, self.net.verbose = self.net.verbose, 0
         try:  # skorch would print "Re-initializing optimizer" at every level
             self.net.initialize_optimizer()
@@ -201,17 +220,22 @@ class ImpRunner:
         Level 0 trains all ``max_epochs``; later levels resume the schedule
         at ``rewind_epoch``. Learning-rate schedulers restart at every level
         and are fast-forwarded to where training resumes, so epoch ``e`` of
-        every level gets the learning rate of epoch ``e`` of level 0.
+        every level gets the learning rate of epoch ``e`` of level 0. With
+        ``n_iter_no_change`` a level ends sooner, never before the rewind
+        point; its schedule simply stops there.
         """
         X, y = self.data[0], self.data[1]
         skipped = self.rewind_epoch if level > 0 else 0
         self._start_schedule(skipped)
-        if level == 0 and self.rewind_epoch > 0:
-            self._fit_epochs(X, y, self.rewind_epoch, level)
-            self.rewind_state = _clone_state(self.net.module_)
-            self._fit_epochs(X, y, self.max_epochs - self.rewind_epoch, level)
-        else:
-            self._fit_epochs(X, y, self.max_epochs - skipped, level)
+        try:
+            if level == 0 and self.rewind_epoch > 0:
+                self._fit_epochs(X, y, self.rewind_epoch, level)
+                self.rewind_state = _clone_state(self.net.module_)
+                self._fit_epochs(X, y, self.max_epochs - self.rewind_epoch, level)
+            else:
+                self._fit_epochs(X, y, self.max_epochs - skipped, level)
+        except StopLevel:
+            pass
         self.net.notify("on_train_end", X=X, y=y)
 
     def _start_schedule(self, skipped_epochs):
@@ -286,14 +310,29 @@ class ImpRunner:
             self.net.train_split = None
 
     def evaluate_level(self, level, fit_time):
-        """Append ``level``'s row to the path and keep its weights."""
+        """Append ``level``'s row to the path and keep its weights.
+
+        With ``early_stopping`` the kept weights, and the row, are those of
+        the level's best epoch; the net is left holding the weights the
+        level ended with (also in ``final_state`` when they differ), which
+        the next level prunes.
+        """
         X_tr, y_tr, X_val, y_val = self.data
+        n_epochs = len(self.net.history)
+        epoch = (self.rewind_epoch if level else 0) + n_epochs
+        self.final_state = None
+        if self.best_epoch is not None and self.best_epoch.best_epoch_ != epoch:
+            self.final_state = _clone_state(self.net.module_)
+            self.net.module_.load_state_dict(self.best_epoch.best_state_)
+            epoch = self.best_epoch.best_epoch_
         train_loss, train_acc, _ = _loss_accuracy(self.net, X_tr, y_tr)
         val_loss, val_acc, val_proba = _loss_accuracy(self.net, X_val, y_val)
         row = {
             "level": level,
             "density": self.mask.density,
             "n_params": self.mask.n_alive,
+            "epoch": epoch,
+            "n_epochs": n_epochs,
             "train_loss": train_loss,
             "train_accuracy": train_acc,
             "val_loss": val_loss,
@@ -306,6 +345,8 @@ class ImpRunner:
             self.path[key].append(row[key])
         self.states.append(LevelState(
             level, self.mask.to_bits(), self.mask.compress(self.net.module_.state_dict())))
+        if self.final_state is not None:
+            self.net.module_.load_state_dict(self.final_state)
         if self.verbose > 0:
             self._print_progress(row)
 
@@ -368,7 +409,8 @@ class ImpRunner:
                 if self.store is not None:
                     self.store.save_level(
                         self.states[-1], self._row(level), self.rewind_state,
-                        rng_states(self.net.iterator_train__generator, self.net.device))
+                        rng_states(self.net.iterator_train__generator, self.net.device),
+                        final=self.final_state)
         best_level = select_level(self.path, self.selection)
         self.load_level(best_level)
         return ImpResult(path={key: np.asarray(v) for key, v in self.path.items()},
@@ -389,12 +431,14 @@ class ImpRunner:
         loaded = self.store.load_level(level, self.net.module_, self.mask.tensors, device)
         if loaded is None:
             return False
-        state, row, rewind, rng = loaded
+        state, row, rewind, rng, final = loaded
         self.states.append(state)
         for key in PATH_KEYS:
             self.path[key].append(row[key])
         self.rewind_state = {k: v.to(device) for k, v in rewind.items()}
         self.load_level(level)
+        if final is not None:  # the next level prunes the level's last weights
+            self.net.module_.load_state_dict(final)
         set_rng_states(rng, self.net.iterator_train__generator, device)
         return True
 
@@ -435,62 +479,6 @@ def prunable_weights(module):
             f"({unpruned!r}). Add a Linear or Conv layer, or "
             f"keep fewer layers dense.")
     return prunable
-
-
-def check_callbacks(net, rewind_epoch):
-    """Refuse the callbacks that cannot follow IMP's level-by-level schedule.
-
-    Every level restarts the callbacks and :class:`ImpRunner` fast-forwards
-    learning-rate schedules to ``rewind_epoch``; this refuses what that
-    cannot replay. The net's initialized callbacks (``callbacks_``) are
-    read, so settings made with ``callbacks__<name>__<param>``
-    (``set_params``, ``GridSearchCV``) are checked too. Every other skorch
-    callback runs as in skorch.
-
-    Parameters
-    ----------
-    net : skimp.training.MaskedNet
-        Initialized net.
-    rewind_epoch : int
-        Where later levels resume the schedule.
-
-    Raises
-    ------
-    ValueError
-        For ``EarlyStopping``, ``LoadInitState``, ``InputShapeSetter``, and
-        ``LRScheduler(policy=ReduceLROnPlateau)`` with ``rewind_epoch > 0``.
-    """
-    for name, cb in net.callbacks_:
-        _check_callback(name, cb, rewind_epoch)
-
-
-def _check_callback(name, cb, rewind_epoch):
-    """:func:`check_callbacks` for the callback ``cb`` named ``name``."""
-
-    if isinstance(cb, EarlyStopping):
-        raise ValueError(
-            f"EarlyStopping cannot run inside IMP (callback {name!r}): every level "
-            f"trains the same max_epochs so that levels are comparable. Use "
-            f"patience= to stop pruning early.")
-    if isinstance(cb, LoadInitState):
-        raise ValueError(
-            f"LoadInitState cannot run inside IMP (callback {name!r}): it loads saved "
-            f"weights when training begins, at every level, over the rewound "
-            f"survivors. Use checkpoint_dir= to resume a fit.")
-    if isinstance(cb, InputShapeSetter):
-        raise ValueError(
-            f"InputShapeSetter cannot run inside IMP (callback {name!r}): it builds "
-            f"the module again when training begins, which discards the initial "
-            f"weights and the pruning mask. Module classes that take n_classes "
-            f"or input_shape get them from X and y; set others with module__*.")
-    if isinstance(cb, LRScheduler) and rewind_epoch > 0:
-        policy = getattr(cb, "policy_", cb.policy)
-        if policy in (ReduceLROnPlateau, "ReduceLROnPlateau"):
-            raise ValueError(
-                f"LRScheduler(policy=ReduceLROnPlateau) depends on the losses seen "
-                f"(callback {name!r}), so it cannot be fast-forwarded to rewind_epoch; use "
-                f"a fixed schedule (MultiStepLR, CosineAnnealingLR, ...) or "
-                f"rewind_epoch=0.")
 
 
 @contextlib.contextmanager

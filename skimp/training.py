@@ -18,7 +18,9 @@ points:
   batch (override ``train_step`` to change how the loss is computed);
 - ``run_single_epoch`` sets the train mode once and reduces the batch
   losses once per epoch, which avoids tensor arithmetic and a device sync
-  per batch.
+  per batch; a validation epoch also records ``valid_acc``, as skorch's
+  ``NeuralNetClassifier`` does, which :class:`skimp.callbacks.BestEpoch`
+  reads.
 
 Callbacks keep skorch's contract: every hook is called where skorch calls
 it, with the same arguments. The per-batch hooks (``on_batch_begin``,
@@ -281,7 +283,7 @@ class MaskedNet(NeuralNetClassifier):
         # The hooks cost a call per callback per batch: only made when a
         # callback uses them.
         notify_batches, self._notify_grads_ = self._hooked_callbacks()
-        losses, sizes = [], []
+        losses, sizes, hits = [], [], []
         for batch in iterator:
             if notify_batches:
                 # As skorch's loop: the hook, the train mode set again (a
@@ -300,6 +302,8 @@ class MaskedNet(NeuralNetClassifier):
             # tensor ops (and, on CUDA, nothing is synced until the end).
             losses.append(step["loss"].detach())
             sizes.append(len(batch[0]))
+            if not training and batch[1] is not None:
+                hits.append((step["y_pred"].argmax(1) == batch[1]).sum())
             if self.stop_requested:
                 raise KeyboardInterrupt("training stopped after the current batch")
         # One host sync per epoch; a diverged loss surfaces here.
@@ -308,6 +312,9 @@ class MaskedNet(NeuralNetClassifier):
         if not math.isfinite(epoch_loss):
             raise FloatingPointError(f"the {prefix} loss became {epoch_loss}.")
         self._record_loss(prefix + "_loss", epoch_loss)
+        if hits:  # skorch's NeuralNetClassifier records valid_acc too
+            accuracy = float(torch.stack(hits).sum()) / float(weights.sum())
+            self.history.record(prefix + "_acc", accuracy)
         self.history.record(prefix + "_batch_count", len(iterator))
 
     def _record_loss(self, key, value):
