@@ -23,13 +23,17 @@ __all__ = ["TicketsMixin"]
 class TicketsMixin:
     """The level-reading methods of :class:`skimp.PrunedNetClassifier`."""
 
-    def level_module(self, level):
+    def level_module(self, level, *, epoch="kept"):
         """A copy of the network as trained at IMP ``level``.
 
         Parameters
         ----------
         level : int
             A value of ``imp_path_["level"]``.
+        epoch : {"kept", "last"}, default="kept"
+            ``"kept"``: the weights the level keeps, those of epoch
+            ``imp_path_["epoch"][level]``; ``"last"``: those of its last
+            epoch trained. They differ only with ``early_stopping=True``.
 
         Returns
         -------
@@ -37,8 +41,10 @@ class TicketsMixin:
             In eval mode, on the fitted device; pruned weights are exactly 0.
         """
         state = self._level_state(level)
+        if epoch not in ("kept", "last"):
+            raise ValueError(f"epoch must be 'kept' or 'last', got {epoch!r}.")
         module = copy.deepcopy(self.net_.module_)
-        module.load_state_dict(state.state_dict())
+        module.load_state_dict(state.state_dict(epoch))
         return module.eval()
 
     def _level_state(self, level):
@@ -98,7 +104,7 @@ class TicketsMixin:
         check_is_fitted(self)
         return compact(self.net_.module_, input_shape=self._input_shape)
 
-    def staged_predict_proba(self, X):
+    def staged_predict_proba(self, X, *, epoch="kept"):
         """Class probabilities at every IMP level, level 0 first.
 
         Like ``staged_predict_proba`` of sklearn's boosting models, this
@@ -107,13 +113,17 @@ class TicketsMixin:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        epoch : {"kept", "last"}, default="kept"
+            Each level's kept weights, or those of its last epoch (see
+            :meth:`level_module`).
 
         Yields
         ------
         proba : ndarray of shape (n_samples, n_classes)
         """
         for level in self.imp_path_["level"]:
-            yield torch.softmax(self._logits(X, self.level_module(int(level))), dim=1).numpy()
+            module = self.level_module(int(level), epoch=epoch)
+            yield torch.softmax(self._logits(X, module), dim=1).numpy()
 
     def staged_score(self, X, y):
         """Accuracy on (X, y) at every IMP level, level 0 first.

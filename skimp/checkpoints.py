@@ -64,19 +64,29 @@ class LevelState:
     mask_bits : dict
         :meth:`skimp.masks.Mask.to_bits` of the level's mask.
     weights : dict
-        :meth:`skimp.masks.Mask.compress` of the trained state dict.
+        :meth:`skimp.masks.Mask.compress` of the kept state dict: the last
+        epoch's or, with ``early_stopping``, the best epoch's.
+    final_weights : dict or None, default=None
+        The same for the state dict the level ended with, when it is not the
+        kept one; the next level prunes it.
     """
 
     level: int
     mask_bits: dict
     weights: dict
+    final_weights: dict = None
 
     @property
     def mask(self):
         return Mask.from_bits(self.mask_bits)
 
-    def state_dict(self):
-        """Full state dict of the trained level, pruned weights exactly 0."""
+    def state_dict(self, epoch="kept"):
+        """Full state dict of the trained level, pruned weights exactly 0.
+
+        ``epoch="last"`` gives the weights the level ended with.
+        """
+        if epoch == "last" and self.final_weights is not None:
+            return self.mask.expand(self.final_weights)
         return self.mask.expand(self.weights)
 
 
@@ -132,7 +142,9 @@ def _check_fits(state, rewind, module, prunable):
         raise ValueError(f"its mask covers {sorted(state.mask_bits)}, the network "
                          f"prunes {sorted(prunable)}")
     expected = module.state_dict()
-    for name, stored in (("weights", state.state_dict()), ("rewind point", rewind)):
+    stored_dicts = (("weights", state.state_dict()), ("final weights", state.state_dict("last")),
+                    ("rewind point", rewind))
+    for name, stored in stored_dicts:
         if set(stored) != set(expected):
             raise ValueError(f"its {name} hold other tensors than the network's")
         for key, tensor in stored.items():
@@ -214,7 +226,7 @@ class CheckpointStore:
                           RuntimeWarning, stacklevel=2)
             return None
 
-    def save_level(self, state, row, rewind, rng, final=None):
+    def save_level(self, state, row, rewind, rng):
         """Write a finished level, and what the next level starts from.
 
         Parameters
@@ -226,10 +238,6 @@ class CheckpointStore:
             The rewind point (a state dict), on any device.
         rng : dict of str to torch.Tensor
             From :func:`rng_states`, taken after the level.
-        final : dict of str to torch.Tensor, default=None
-            The state dict the level ended with, when it is not the one kept
-            in ``state`` (``early_stopping`` kept an earlier epoch): the next
-            level prunes it.
         """
         record = {
             "mask": {n: {"bits": torch.from_numpy(bits), "shape": list(shape)}
@@ -238,8 +246,8 @@ class CheckpointStore:
             "rewind": {k: v.cpu() for k, v in rewind.items()},
             **rng,
         }
-        if final is not None:
-            record["final"] = state.mask.compress({k: v.cpu() for k, v in final.items()})
+        if state.final_weights is not None:
+            record["final"] = state.final_weights
         self.save(state.level, record, row)
 
     def load_level(self, level, module, prunable, device):
@@ -261,10 +269,9 @@ class CheckpointStore:
         Returns
         -------
         loaded : tuple or None
-            ``(state, row, rewind, rng, final)``: the :class:`LevelState`,
-            its ``imp_path_`` row, the rewind point on the CPU, the RNG
-            states for :func:`set_rng_states`, and the state dict the level
-            ended with when it differs from the kept one (else None). None, with a
+            ``(state, row, rewind, rng)``: the :class:`LevelState`, its
+            ``imp_path_`` row, the rewind point on the CPU and the RNG
+            states for :func:`set_rng_states`. None, with a
             ``RuntimeWarning``, when the level is absent, damaged or does
             not fit.
         """
@@ -274,9 +281,8 @@ class CheckpointStore:
         record, row = loaded
         try:
             bits = {n: (tuple(m["shape"]), m["bits"].numpy()) for n, m in record["mask"].items()}
-            state = LevelState(level, bits, record["weights"])
+            state = LevelState(level, bits, record["weights"], record.get("final"))
             _check_fits(state, record["rewind"], module, prunable)
-            final = state.mask.expand(record["final"]) if "final" in record else None
             rng = {key: record[key] for key in ("batch_rng", "torch_rng")}
             if torch.device(device).type == "cuda":
                 if "cuda_rng" not in record:
@@ -288,4 +294,4 @@ class CheckpointStore:
                           f"fit this network ({exc}); recomputing from that level.",
                           RuntimeWarning, stacklevel=4)
             return None
-        return state, row, record["rewind"], rng, final
+        return state, row, record["rewind"], rng

@@ -259,9 +259,11 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         ``epoch`` (the kept epoch, 1-based on the level's own schedule: the
         last, ``max_epochs``, unless ``early_stopping``), ``n_epochs`` (the
         epochs trained at the level), ``train_loss``, ``train_accuracy``,
-        ``val_loss``, ``val_accuracy``, ``val_ece`` (15 equal-width bins)
-        and ``fit_time`` (seconds), all of the kept weights. Train metrics
-        are on the (noisy) training labels.
+        ``val_loss``, ``val_accuracy``, ``val_ece`` (15 equal-width bins),
+        all of the kept weights, then ``last_val_loss`` and
+        ``last_val_accuracy``, of the level's last epoch (equal to the
+        kept ones without ``early_stopping``), and ``fit_time`` (seconds).
+        Train metrics are on the (noisy) training labels.
     best_level_ : int
         The chosen level.
     best_epoch_ : int

@@ -49,7 +49,8 @@ __all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "prunable_
 _PRUNE, _REINIT = 0, 1
 
 PATH_KEYS = ("level", "density", "n_params", "epoch", "n_epochs", "train_loss",
-             "train_accuracy", "val_loss", "val_accuracy", "val_ece", "fit_time")
+             "train_accuracy", "val_loss", "val_accuracy", "val_ece", "last_val_loss",
+             "last_val_accuracy", "fit_time")
 
 
 @dataclass
@@ -163,7 +164,6 @@ class ImpRunner:
         self.best_epoch = None
         if early_stopping:
             self.best_epoch = BestEpoch(selection, n_iter_no_change, min_epochs=rewind_epoch)
-        self.final_state = None  # the weights to prune from, when not the kept ones
         self.mask = Mask.ones_like(net.module_, prunable).to(net.device)
         self.rewind_state = None
         self.path = {key: [] for key in PATH_KEYS}
@@ -313,18 +313,21 @@ class ImpRunner:
         """Append ``level``'s row to the path and keep its weights.
 
         With ``early_stopping`` the kept weights, and the row, are those of
-        the level's best epoch; the net is left holding the weights the
-        level ended with (also in ``final_state`` when they differ), which
-        the next level prunes.
+        the level's best epoch; the weights the level ended with are kept
+        too when they differ, and left in the net, since the next level
+        prunes them.
         """
         X_tr, y_tr, X_val, y_val = self.data
         n_epochs = len(self.net.history)
         epoch = (self.rewind_epoch if level else 0) + n_epochs
-        self.final_state = None
-        if self.best_epoch is not None and self.best_epoch.best_epoch_ != epoch:
-            self.final_state = _clone_state(self.net.module_)
-            self.net.module_.load_state_dict(self.best_epoch.best_state_)
-            epoch = self.best_epoch.best_epoch_
+        final = None
+        if self.best_epoch is not None:
+            last = self.net.history[-1]
+            last_scores = (last["valid_loss"], last["valid_acc"])
+            if self.best_epoch.best_epoch_ != epoch:
+                final = _clone_state(self.net.module_)
+                self.net.module_.load_state_dict(self.best_epoch.best_state_)
+                epoch = self.best_epoch.best_epoch_
         train_loss, train_acc, _ = _loss_accuracy(self.net, X_tr, y_tr)
         val_loss, val_acc, val_proba = _loss_accuracy(self.net, X_val, y_val)
         row = {
@@ -341,12 +344,15 @@ class ImpRunner:
                 y_val.cpu().numpy(), val_proba, labels=np.arange(val_proba.shape[1])),
             "fit_time": fit_time,
         }
+        row["last_val_loss"], row["last_val_accuracy"] = (
+            last_scores if self.best_epoch is not None else (val_loss, val_acc))
         for key in PATH_KEYS:
             self.path[key].append(row[key])
         self.states.append(LevelState(
-            level, self.mask.to_bits(), self.mask.compress(self.net.module_.state_dict())))
-        if self.final_state is not None:
-            self.net.module_.load_state_dict(self.final_state)
+            level, self.mask.to_bits(), self.mask.compress(self.net.module_.state_dict()),
+            None if final is None else self.mask.compress(final)))
+        if final is not None:
+            self.net.module_.load_state_dict(final)
         if self.verbose > 0:
             self._print_progress(row)
 
@@ -409,8 +415,7 @@ class ImpRunner:
                 if self.store is not None:
                     self.store.save_level(
                         self.states[-1], self._row(level), self.rewind_state,
-                        rng_states(self.net.iterator_train__generator, self.net.device),
-                        final=self.final_state)
+                        rng_states(self.net.iterator_train__generator, self.net.device))
         best_level = select_level(self.path, self.selection)
         self.load_level(best_level)
         return ImpResult(path={key: np.asarray(v) for key, v in self.path.items()},
@@ -431,22 +436,21 @@ class ImpRunner:
         loaded = self.store.load_level(level, self.net.module_, self.mask.tensors, device)
         if loaded is None:
             return False
-        state, row, rewind, rng, final = loaded
+        state, row, rewind, rng = loaded
         self.states.append(state)
         for key in PATH_KEYS:
             self.path[key].append(row[key])
         self.rewind_state = {k: v.to(device) for k, v in rewind.items()}
-        self.load_level(level)
-        if final is not None:  # the next level prunes the level's last weights
-            self.net.module_.load_state_dict(final)
+        self.load_level(level, epoch="last")  # the next level prunes these
         set_rng_states(rng, self.net.iterator_train__generator, device)
         return True
 
-    def load_level(self, level):
-        """Put ``level``'s trained weights and mask back into the net."""
+    def load_level(self, level, epoch="kept"):
+        """Put ``level``'s trained weights (``epoch="last"``: those it ended
+        with) and mask back into the net."""
         state = self.states[level]
         self.mask = state.mask.to(self.net.device)
-        self.net.module_.load_state_dict(state.state_dict())
+        self.net.module_.load_state_dict(state.state_dict(epoch))
         self.net.set_mask(self.mask)
 
 
