@@ -86,9 +86,14 @@ from skimp.modules import ConvNet  # noqa: E402
 from skimp.plotting import ControlsDisplay  # noqa: E402
 
 NOISE = 0.2
-SETTINGS = ("fashion2k", "demo", "sdd", "teacher", "cnn")
-# The methods run in one job: small_dense is sized on the same seed's IMP ticket.
-JOBS = (("imp", "small_dense"), ("random",), ("reinit",), ("lr_rewind",),
+# Epochs per level of the full-scale setting: enough for the dense net to
+# memorise the noisy labels (see docs/results.md).
+FASHION60K_EPOCHS = 60
+SETTINGS = ("fashion2k", "demo", "sdd", "teacher", "cnn", "fashion60k")
+# The methods run in one job: small_dense is sized on the same seed's IMP ticket,
+# and imp_last_epoch (and, with --early-stopping, early_stopping) are read from
+# the same seed's IMP fit.
+JOBS = (("imp", "imp_last_epoch", "small_dense"), ("random",), ("reinit",), ("lr_rewind",),
         ("early_stopping",))
 
 
@@ -124,11 +129,11 @@ def _mnist1d(n_samples, seed):
     return X_fit, y_fit, X_test, y_test, {}
 
 
-def _teacher(n_fit, n_test, seed):
+def _teacher(n_fit, n_test, seed, noise):
     """Teacher width 8; clean test labels and the KLs to the known conditionals."""
     n_classes = 4
     X, y, p_obs = make_teacher_classification(n_fit + n_test, n_classes=n_classes,
-                                              teacher_hidden=8, label_noise=NOISE,
+                                              teacher_hidden=8, label_noise=noise,
                                               random_state=seed)
     # The same call without noise draws the same X and the clean labels.
     X_clean, y_clean, _ = make_teacher_classification(
@@ -136,7 +141,7 @@ def _teacher(n_fit, n_test, seed):
         random_state=seed)
     assert np.array_equal(X, X_clean)
     p_test = p_obs[n_fit:]
-    p_clean = (p_test - NOISE / n_classes) / (1 - NOISE)
+    p_clean = (p_test - noise / n_classes) / (1 - noise)
     metrics = {"kl": _KL(p_test), "kl_clean": _KL(p_clean)}
     return X[:n_fit], y[:n_fit], X[n_fit:], y_clean[n_fit:], metrics
 
@@ -151,28 +156,28 @@ class _KL:
         return conditional_kl(self.p_true, proba)
 
 
-def setting(name, seed, smoke=False):
+def setting(name, seed, smoke=False, noise=NOISE):
     """Data and estimator of one setting: (X, y, X_test, y_test, metrics, estimator)."""
     if name == "fashion2k":
         data = _fashion(400 if smoke else 2_000, 300 if smoke else 5_000, seed, smoke)
         est = PrunedNetClassifier(
             hidden_layer_sizes=(16,) if smoke else (100, 100), max_epochs=2 if smoke else 120,
             batch_size=32, lr=0.01, optimizer__momentum=0.9, pruning_fraction=0.35,
-            max_levels=2 if smoke else 12, label_noise=NOISE)
+            max_levels=2 if smoke else 12, label_noise=noise)
     elif name == "demo":
         data = _mnist1d(1_000 if smoke else 10_000, seed)
         est = PrunedNetClassifier(
             hidden_layer_sizes=(64,) if smoke else (1024,), max_epochs=2 if smoke else 50,
             lr=0.05, optimizer__momentum=0.9, batch_size=128, pruning_fraction=0.2,
-            max_levels=2 if smoke else 24, label_noise=NOISE, validation_fraction=0.2)
+            max_levels=2 if smoke else 24, label_noise=noise, validation_fraction=0.2)
     elif name == "sdd":
         data = _fashion(500 if smoke else 8_000, 500 if smoke else 10_000, seed, smoke)
         est = PrunedNetClassifier(
             hidden_layer_sizes=(32,) if smoke else (100, 100), max_epochs=3 if smoke else 120,
             batch_size=32, lr=0.1, pruning_fraction=0.35, max_levels=2 if smoke else 14,
-            label_noise=NOISE)
+            label_noise=noise)
     elif name == "teacher":
-        data = _teacher(600 if smoke else 12_000, 500 if smoke else 10_000, seed)
+        data = _teacher(600 if smoke else 12_000, 500 if smoke else 10_000, seed, noise)
         # The generator has already put the noise in y: label_noise stays 0.
         est = PrunedNetClassifier(
             hidden_layer_sizes=(32,) if smoke else (256,), max_epochs=3 if smoke else 40,
@@ -185,17 +190,26 @@ def setting(name, seed, smoke=False):
             module=ConvNet, module__n_conv_pairs=1, module__width=0.125,
             module__hidden_layer_sizes=(64,) if smoke else (256, 256),
             max_epochs=2 if smoke else 50, batch_size=32, lr=0.01, optimizer__momentum=0.9,
-            pruning_fraction=0.4, max_levels=2 if smoke else 11, label_noise=NOISE,
+            pruning_fraction=0.4, max_levels=2 if smoke else 11, label_noise=noise,
             validation_fraction=0.25, selection="loss")
+    elif name == "fashion60k":
+        # Full scale: every training image (10% of them for validation), the
+        # 10,000 test images, and PAPER.md's MNIST recipe.
+        data = _fashion(600 if smoke else 60_000, 300 if smoke else 10_000, seed, smoke)
+        est = PrunedNetClassifier(
+            hidden_layer_sizes=(32,) if smoke else (300, 100),
+            max_epochs=2 if smoke else FASHION60K_EPOCHS, batch_size=128, lr=0.1,
+            pruning_fraction=0.2, max_levels=2 if smoke else 15, label_noise=noise,
+            validation_fraction=0.1)
     else:
         raise ValueError(f"unknown setting {name!r}; choose from {SETTINGS}")
     # One torch thread per fit: fits run side by side, one per core.
     return (*data, est.set_params(n_threads=1))
 
 
-def run_job(name, methods, seed, smoke, overrides=None):
+def run_job(name, methods, seed, smoke, overrides=None, noise=NOISE):
     """Some methods at one seed, on that seed's data (as the examples draw it)."""
-    X, y, X_test, y_test, metrics, est = setting(name, seed, smoke)
+    X, y, X_test, y_test, metrics, est = setting(name, seed, smoke, noise)
     est.set_params(**(overrides or {}))
     start = time.perf_counter()
     res = compare_controls(est, X, y, X_test, y_test, methods=methods, seeds=(seed,),
@@ -206,9 +220,11 @@ def run_job(name, methods, seed, smoke, overrides=None):
 
 
 def with_dense(results):
-    """The chosen rows, and IMP's level 0 as a "dense" row: the net every method improves on."""
+    """The chosen rows, and IMP's level 0 at its last epoch as a "dense" row: the net
+    every method improves on."""
     chosen = results[results.chosen == 1]
-    dense = results[(results.method == "imp") & (results.level == 0)].assign(method="dense")
+    last = "imp_last_epoch" if (results.method == "imp_last_epoch").any() else "imp"
+    dense = results[(results.method == last) & (results.level == 0)].assign(method="dense")
     return pd.concat([dense, chosen], ignore_index=True)
 
 
@@ -285,6 +301,12 @@ def main(argv=None):
                         help="pruning levels (default: the setting's)")
     parser.add_argument("--noise-model", choices=["symmetric", "pairflip"], default=None,
                         help="label noise model (default: symmetric)")
+    parser.add_argument("--noise", type=float, default=NOISE, help="label noise rate")
+    parser.add_argument("--early-stopping", action="store_true",
+                        help="early_stopping=True: every method keeps its levels' best epochs")
+    parser.add_argument("--n-iter-no-change", type=int, default=None,
+                        help="with --early-stopping, end a level after this many "
+                             "epochs without improvement")
     parser.add_argument("--out", default=None, help="figure (default: controls_SETTING.png)")
     parser.add_argument("--csv", default=None, help="every row (default: beside --out)")
     parser.add_argument("--resume", action="store_true",
@@ -300,8 +322,12 @@ def main(argv=None):
     methods = list(dict.fromkeys(args.methods))
     if "small_dense" in methods and "imp" not in methods:
         parser.error("small_dense is sized on the IMP ticket; add imp to --methods")
+    groups = JOBS
+    if args.early_stopping or args.n_iter_no_change is not None:
+        # early_stopping is then level 0 of the IMP fit: read, not fitted.
+        groups = [(*JOBS[0], "early_stopping"), *JOBS[1:-1]]
     jobs = [(group, seed) for seed in seeds for group in
-            ([m for m in g if m in methods] for g in JOBS) if group]
+            ([m for m in g if m in methods] for g in groups) if group]
 
     if args.from_csv and not os.path.exists(csv):
         parser.error(f"--from-csv reads {csv}, which does not exist; run without it first")
@@ -310,6 +336,10 @@ def main(argv=None):
         overrides["max_levels"] = args.levels
     if args.noise_model is not None:
         overrides["noise_model"] = args.noise_model
+    if args.early_stopping:
+        overrides["early_stopping"] = True
+    if args.n_iter_no_change is not None:
+        overrides.update(early_stopping=True, n_iter_no_change=args.n_iter_no_change)
     done = []
     if args.resume and os.path.exists(csv):
         # Keep the finished jobs of an interrupted run; fit only the others.
@@ -324,7 +354,7 @@ def main(argv=None):
         print(f"resuming from {csv}: {len(jobs)} job(s) left")
     if not args.from_csv:
         fits = Parallel(n_jobs=1 if args.smoke else args.n_jobs, return_as="generator")(
-            delayed(run_job)(args.setting, group, seed, args.smoke, overrides)
+            delayed(run_job)(args.setting, group, seed, args.smoke, overrides, args.noise)
             for group, seed in jobs)
         for part in fits:
             done.append(part)
@@ -341,7 +371,7 @@ def main(argv=None):
     metric_names += [c for c in ("kl", "kl_clean") if c in results]
 
     fits = results.drop_duplicates(["method", "seed"])
-    print(f"\nsetting {args.setting}: {len(seeds)} seed(s), {NOISE:.0%} label noise, "
+    print(f"\nsetting {args.setting}: {len(seeds)} seed(s), {args.noise:.0%} label noise, "
           f"clean test labels, validation-chosen rows; {len(fits)} fits, "
           f"{fits.fit_time.sum():.0f} s of fitting (wall time of each fit, summed)")
     show = _markdown if args.markdown else (lambda table: table.to_string(index=False))

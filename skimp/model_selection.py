@@ -17,8 +17,6 @@ differences between methods are paired.
 
 import inspect
 import math
-import shutil
-import tempfile
 from numbers import Integral
 
 import numpy as np
@@ -29,6 +27,7 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.validation import check_array
 
 from skimp.classifier import PrunedNetClassifier
+from skimp.imp import select_level
 from skimp.masks import prunable_parameter_names
 from skimp.metrics import expected_calibration_error
 from skimp.modules import MLP
@@ -39,6 +38,7 @@ __all__ = ["compare_controls", "CONTROL_METHODS", "RESULT_KEYS"]
 #: estimator. ``None`` marks the dense baselines, which are not IMP runs.
 CONTROL_METHODS = {
     "imp": {},
+    "imp_last_epoch": {"early_stopping": False, "n_iter_no_change": None},
     "random": {"pruning_criterion": "random"},
     "reinit": {"retrain": "reinit"},
     "lr_rewind": {"retrain": "lr_rewind"},
@@ -47,11 +47,15 @@ CONTROL_METHODS = {
 }
 
 #: The keys of :func:`compare_controls`' result, before any ``metrics``.
-RESULT_KEYS = ("method", "seed", "level", "n_params", "epochs", "train_accuracy",
+RESULT_KEYS = ("method", "seed", "level", "n_params", "epochs", "n_epochs", "train_accuracy",
                "val_accuracy", "val_loss", "test_accuracy", "test_ece", "test_log_loss",
                "chosen", "fit_time")
 
 _BASELINES = ("early_stopping", "small_dense")
+
+#: The methods whose rows can be read from the ``"imp"`` fit instead of
+#: fitted again (see :func:`_derivable`).
+_DERIVED = ("imp_last_epoch", "early_stopping")
 
 
 def compare_controls(estimator, X, y, X_test, y_test, *,
@@ -68,6 +72,11 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
     Methods:
 
     - ``"imp"``: the estimator as given;
+    - ``"imp_last_epoch"``: IMP as the papers run it, keeping each level's
+      last epoch (``early_stopping=False``). Without ``n_iter_no_change``
+      its masks are those of ``"imp"``, so with ``"imp"`` in ``methods`` its
+      rows are read from the ``"imp"`` fit (its last-epoch weights, chosen
+      on their own validation scores) instead of fitted again;
     - ``"random"``: ``pruning_criterion="random"``, the random-pruning
       control at the same densities;
     - ``"reinit"``: ``retrain="reinit"``, IMP's masks with fresh initial
@@ -78,8 +87,10 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
       with the same recipe for up to ``max_epochs``, keeping the epoch that
       scores best on the IMP fit's own noisy validation rows under the same
       rule (``selection="accuracy"``: highest accuracy; ``"loss"``: lowest
-      log-loss; ties go to the earlier epoch). It uses skorch's
-      ``EpochScoring`` and ``Checkpoint(load_best=True)``;
+      log-loss; ties go to the earlier epoch): the estimator's own
+      ``early_stopping=True``. That is level 0 of an early-stopped IMP fit,
+      so when the estimator has ``early_stopping=True`` and ``"imp"`` is in
+      ``methods``, its row is read from that fit;
     - ``"small_dense"``: a dense network whose prunable weights number
       about the validation-chosen IMP ticket's of the same seed, trained
       and early-stopped as ``"early_stopping"``. For the default MLP
@@ -127,14 +138,21 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
         seed) for the baselines, with the keys :data:`RESULT_KEYS` and those
         of ``metrics``: ``method``, ``seed``, ``level`` (0 for the
         baselines), ``n_params`` (nonzero prunable weights), ``epochs``
-        (epochs trained for the row's weights: ``max_epochs`` for the
-        pruning methods, the kept epoch for the baselines),
+        (the epochs of training behind the row's weights, through the kept
+        epoch: the kept epoch for ``imp``, ``random`` and the baselines, as
+        the survivors are rewound; the kept epoch less ``rewind_epoch`` for
+        ``reinit`` after level 0; for ``lr_rewind``, which carries its
+        weights over, the epochs of every earlier level too), ``n_epochs``
+        (the epochs trained at the row's level: their sum over a fit's rows
+        is what the fit trained),
         ``train_accuracy`` (on the noisy training labels),
         ``val_accuracy`` and ``val_loss`` (on the noisy validation rows),
         ``test_accuracy``, ``test_ece`` (15 equal-width bins) and
         ``test_log_loss`` (on the clean test rows), ``chosen`` (1 on the
         row the method's own rule picks on validation, else 0; always 1 for
-        the baselines) and ``fit_time`` (seconds of the whole fit).
+        the baselines) and ``fit_time`` (seconds of the whole fit; for a
+        row read from the ``"imp"`` fit, of the levels it needed: level 0
+        for ``early_stopping``).
 
     Raises
     ------
@@ -165,18 +183,25 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
     """
     methods, seeds, metrics = _check_arguments(estimator, methods, seeds, metrics)
     X_test, y_test = _check_test_data(X, y, X_test, y_test)
-    first = [(m, s) for m in methods if m != "small_dense" for s in seeds]
+    derived = [m for m in methods if _derivable(estimator, m, methods)]
+    first = [(m, s) for m in methods if m not in ("small_dense", *derived) for s in seeds]
     parallel = Parallel(n_jobs=n_jobs, verbose=verbose)
-    rows = dict(zip(first, parallel(
+    fits = dict(zip(first, parallel(
         delayed(_fit_and_score)(estimator, m, s, X, y, X_test, y_test, metrics)
         for m, s in first)))
+    rows = {key: scored for key, (scored, _) in fits.items()}
+    for seed in seeds:
+        if "imp_last_epoch" in derived:
+            rows[("imp_last_epoch", seed)] = fits[("imp", seed)][1]
+        if "early_stopping" in derived:
+            rows[("early_stopping", seed)] = _dense_level(rows[("imp", seed)])
     if "small_dense" in methods:
         targets = {s: _chosen(rows[("imp", s)])["n_params"] for s in seeds}
         later = parallel(
             delayed(_fit_and_score)(estimator, "small_dense", s, X, y, X_test, y_test,
                                     metrics, target=targets[s])
             for s in seeds)
-        rows.update({("small_dense", s): r for s, r in zip(seeds, later)})
+        rows.update({("small_dense", s): r for s, (r, _) in zip(seeds, later)})
     ordered = [rows[(m, s)] for m in methods for s in seeds]
     keys = (*RESULT_KEYS, *metrics)
     return {key: np.concatenate([np.asarray(r[key]) for r in ordered]) for key in keys}
@@ -214,6 +239,8 @@ def _check_arguments(estimator, methods, seeds, metrics):
                 f"{name!r} is " + ("a built-in column." if name in RESULT_KEYS
                                    else f"mapped to {type(fn).__name__}."))
     baselines = [m for m in methods if m in _BASELINES]
+    if estimator.early_stopping:
+        baselines = ["early_stopping=True", *baselines]
     if baselines:
         if estimator.selection not in ("accuracy", "loss"):
             raise ValueError(
@@ -225,17 +252,39 @@ def _check_arguments(estimator, methods, seeds, metrics):
     return methods, seeds, metrics
 
 
+def _feature_names(X):
+    """X's column names when they are all strings (as sklearn records them)."""
+    columns = getattr(X, "columns", None)
+    if columns is None or not all(isinstance(c, str) for c in columns):
+        return None
+    return [str(c) for c in columns]
+
+
 def _check_test_data(X, y, X_test, y_test):
-    X_shape = np.shape(X)
-    X_test = check_array(X_test, allow_nd=True, dtype=(np.float32, np.float64))
-    if X_test.shape[1:] != tuple(X_shape[1:]):
+    """Check the test data; return X_test as the fitted clones should see it.
+
+    A DataFrame X_test is returned as it is when X has the same column names,
+    so that prediction checks them as ``predict`` does; its columns in
+    another order would be scored silently as an array.
+    """
+    names, test_names = _feature_names(X), _feature_names(X_test)
+    if names is not None and test_names is not None and names != test_names:
         raise ValueError(
-            f"X_test has rows of shape {X_test.shape[1:]}, but X has rows of shape "
+            f"X_test's columns {test_names[:5]}{'...' if len(test_names) > 5 else ''} are "
+            f"not X's {names[:5]}{'...' if len(names) > 5 else ''}, in X's order; pass "
+            f"X_test[X.columns].")
+    X_shape = np.shape(X)
+    checked = check_array(X_test, allow_nd=True, dtype=(np.float32, np.float64))
+    if names is None or test_names is None:
+        X_test = checked
+    if checked.shape[1:] != tuple(X_shape[1:]):
+        raise ValueError(
+            f"X_test has rows of shape {checked.shape[1:]}, but X has rows of shape "
             f"{tuple(X_shape[1:])}; score on rows of the same features.")
     y_test = np.asarray(y_test)
     if y_test.shape != (len(X_test),):
         raise ValueError(
-            f"y_test must hold one label per row of X_test ({len(X_test)}), got "
+            f"y_test must hold one label per row of X_test ({len(checked)}), got "
             f"shape {y_test.shape}.")
     unseen = np.setdiff1d(y_test, np.unique(y))
     if unseen.size:
@@ -262,30 +311,74 @@ def _resizing_parameter(estimator):
         f"give the module class a width parameter.")
 
 
+def _derivable(estimator, method, methods):
+    """Whether ``method``'s rows can be read from the ``"imp"`` fit of the seed.
+
+    ``imp_last_epoch``'s can when that fit trains every epoch (no
+    ``n_iter_no_change``), so that its masks and last-epoch weights are those
+    of ``early_stopping=False``; ``early_stopping``'s can when that fit
+    keeps best epochs, so that its level 0 is the dense net stopped early.
+    """
+    if method not in _DERIVED or "imp" not in methods:
+        return False
+    if method == "imp_last_epoch":
+        return estimator.n_iter_no_change is None
+    return bool(estimator.early_stopping)
+
+
 def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, target=None):
-    """Fit one method at one seed; its rows of the result."""
+    """Fit one method at one seed.
+
+    Returns its rows of the result and, for ``"imp"``, the rows of the
+    weights each level ended with (``imp_last_epoch``'s), else None.
+    """
     clf = clone(estimator).set_params(random_state=seed)
     if method in _BASELINES:
-        workdir = tempfile.mkdtemp(prefix="skimp-early-stopping-")
-        try:
-            if method == "small_dense":
-                clf.set_params(**_small_dense_params(clf, X, y, target))
-            clf.set_params(max_levels=0, patience=None,
-                           callbacks=[*(clf.callbacks or []), *_best_epoch_callbacks(
-                               clf.selection, workdir)])
-            clf.fit(X, y)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-        kept = np.flatnonzero(clf.net_.history[:, "event_cp"])
-        epochs = [int(kept[-1]) + 1]
-        probas = [clf.predict_proba(X_test)]
-        chosen = [1]
+        if method == "small_dense":
+            clf.set_params(**_small_dense_params(clf, X, y, target))
+        clf.set_params(max_levels=0, patience=None, early_stopping=True)
     else:
-        clf.set_params(**CONTROL_METHODS[method]).fit(X, y)
-        probas = list(clf.staged_predict_proba(X_test))
-        epochs = [clf.max_epochs] * len(probas)
-        chosen = (clf.imp_path_["level"] == clf.best_level_).astype(int)
+        clf.set_params(**CONTROL_METHODS[method])
+    clf.fit(X, y)
     path = clf.imp_path_
+    rows = _score_levels(
+        clf, method, seed, X_test, y_test, metrics, path,
+        _epochs_behind(path, clf.retrain, clf.rewind_epoch, path["epoch"]),
+        list(clf.staged_predict_proba(X_test)), clf.best_level_)
+    if method != "imp":
+        return rows, None
+    # The last epochs' weights, chosen on their own validation scores.
+    last_path = dict(path, val_loss=path["last_val_loss"],
+                     val_accuracy=path["last_val_accuracy"])
+    last_epochs = np.where(path["level"] > 0, clf.rewind_epoch, 0) + path["n_epochs"]
+    last = _score_levels(
+        clf, "imp_last_epoch", seed, X_test, y_test, metrics, last_path,
+        _epochs_behind(path, clf.retrain, clf.rewind_epoch, last_epochs),
+        list(clf.staged_predict_proba(X_test, epoch="last")),
+        select_level(last_path, clf.selection))
+    return rows, last
+
+
+def _epochs_behind(path, retrain, rewind_epoch, kept):
+    """Epochs of training behind each level's weights, through epoch ``kept``.
+
+    Rewound survivors carry the ``rewind_epoch`` epochs of level 0, so the
+    count is the epoch on the schedule; reinitialised ones carry none; with
+    ``lr_rewind`` a level starts from all that the level before trained.
+    """
+    kept = np.asarray(kept)
+    levels = np.asarray(path["level"])
+    if retrain == "rewind":
+        return kept
+    since_restart = np.where(levels > 0, kept - rewind_epoch, kept)
+    if retrain == "reinit":
+        return since_restart
+    carried = np.concatenate([[0], np.cumsum(path["n_epochs"])[:-1]])
+    return since_restart + carried
+
+
+def _score_levels(clf, method, seed, X_test, y_test, metrics, path, epochs, probas, chosen):
+    """The result rows of one fit: one per level, scored on the test rows."""
     n = len(probas)
     rows = {
         "method": np.array([method] * n, dtype=object),
@@ -293,6 +386,7 @@ def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, targe
         "level": np.asarray(path["level"]),
         "n_params": np.asarray(path["n_params"]),
         "epochs": np.asarray(epochs),
+        "n_epochs": np.asarray(path["n_epochs"]),
         "train_accuracy": np.asarray(path["train_accuracy"], dtype=float),
         "val_accuracy": np.asarray(path["val_accuracy"], dtype=float),
         "val_loss": np.asarray(path["val_loss"], dtype=float),
@@ -300,26 +394,23 @@ def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, targe
         "test_ece": [expected_calibration_error(y_test, p, labels=clf.classes_)
                      for p in probas],
         "test_log_loss": [log_loss(y_test, p, labels=clf.classes_) for p in probas],
-        "chosen": np.asarray(chosen),
+        "chosen": (np.asarray(path["level"]) == chosen).astype(int),
         "fit_time": np.full(n, float(np.sum(path["fit_time"]))),
+        # Not a result column: what a row read from this fit cost.
+        "level_fit_time": np.asarray(path["fit_time"], dtype=float),
     }
     for name, fn in metrics.items():
         rows[name] = [float(fn(y_test, p)) for p in probas]
     return rows
 
 
-def _best_epoch_callbacks(selection, dirname):
-    """skorch callbacks that keep the weights of the best validation epoch."""
-    from skorch.callbacks import Checkpoint, EpochScoring
-
-    name = "valid_acc" if selection == "accuracy" else "valid_neg_log_loss"
-    scoring = "accuracy" if selection == "accuracy" else "neg_log_loss"
-    return [
-        (name, EpochScoring(scoring, lower_is_better=False, name=name)),
-        ("best_epoch", Checkpoint(monitor=f"{name}_best", load_best=True, dirname=dirname,
-                                  f_optimizer=None, f_criterion=None, f_history=None,
-                                  f_pickle=None)),
-    ]
+def _dense_level(imp_rows):
+    """``early_stopping``'s row, read from level 0 of an early-stopped IMP fit."""
+    row = {key: np.asarray(value)[:1] for key, value in imp_rows.items()}
+    row["method"] = np.array(["early_stopping"], dtype=object)
+    row["chosen"] = np.ones(1, dtype=int)
+    row["fit_time"] = row["level_fit_time"]
+    return row
 
 
 def _chosen(rows):
@@ -343,7 +434,9 @@ def _small_dense_params(clf, X, y, target):
             widths = tuple(max(1, round(h * factor)) for h in sizes)
             return {"hidden_layer_sizes": widths}, MLP(n_features, n_classes, widths)
     else:
-        base = clf.get_params().get("module__width", 1.0)
+        default = inspect.signature(clf.module).parameters["width"].default
+        base = clf.get_params().get(
+            "module__width", 1.0 if default is inspect.Parameter.empty else default)
         params = {k.removeprefix("module__"): v for k, v in clf.get_params().items()
                   if k.startswith("module__") and k != "module__width"}
         accepted = inspect.signature(clf.module).parameters
@@ -351,10 +444,14 @@ def _small_dense_params(clf, X, y, target):
             params.setdefault("n_classes", n_classes)
         if "input_shape" in accepted and len(shape) > 1:
             params.setdefault("input_shape", shape)
-        factors = np.geomspace(1e-4, 1.0, 400).tolist()
+        if isinstance(base, Integral):
+            # A whole number of channels, such as ResNet20's width=16: whole
+            # widths up to it.
+            factors = list(range(1, int(base) + 1))
+        else:
+            factors = (base * np.geomspace(1e-4, 1.0, 400)).tolist()
 
-        def build(factor):
-            width = float(base * factor)
+        def build(width):
             return {"module__width": width}, clf.module(**params, width=width)
 
     best = None
