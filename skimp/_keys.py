@@ -26,7 +26,7 @@ __all__ = ["describe_architecture", "run_key"]
 
 # Parameters that cannot change what any single level computes. Leaving them
 # out of the key lets a rerun with more levels or another selection rule reuse
-# the levels already done.
+# the levels already done (selection is keyed with early_stopping=True).
 _KEY_EXCLUDED = {"verbose", "checkpoint_dir", "max_levels", "patience", "selection"}
 
 
@@ -386,7 +386,10 @@ def run_key(params, X, y, module=None):
     """
     digest = hashlib.sha256()
     unstable = {}
-    for name in sorted(set(params) - _KEY_EXCLUDED):
+    # With early_stopping the selection rule scores every epoch, so it
+    # decides which weights each level keeps.
+    excluded = _KEY_EXCLUDED - ({"selection"} if params.get("early_stopping") else set())
+    for name in sorted(set(params) - excluded):
         try:
             digest.update(f"{name}={_describe(params[name])};".encode())
         except _Unstable as exc:

@@ -40,6 +40,7 @@ from skimp.callbacks import BestEpoch, StopLevel, check_callbacks
 from skimp.checkpoints import LevelState, rng_states, set_rng_states
 from skimp.masks import Mask, prunable_parameter_names
 from skimp.metrics import expected_calibration_error
+from skimp.progress import Progress
 from skimp.pruning import next_mask
 
 __all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "prunable_weights",
@@ -136,7 +137,7 @@ class ImpRunner:
         Seeds the random pruning scores and the reinitialisations, one
         stream per level, so a resumed run draws what a fresh one draws.
     verbose : int, default=0
-        Print one progress line per level when > 0.
+        Print progress when > 0 (see :class:`skimp.progress.Progress`).
     store : skimp.checkpoints.CheckpointStore, default=None
         Where finished levels are saved, and resumed from.
     """
@@ -168,7 +169,11 @@ class ImpRunner:
         self.rewind_state = None
         self.path = {key: [] for key in PATH_KEYS}
         self.states = []
-        self._progress_started = False
+        self.progress = None
+        if verbose > 0:
+            self.progress = Progress(
+                max_epochs, rewind_epoch, max_levels, verbose=verbose,
+                upper_bound=patience is not None or n_iter_no_change is not None)
         # User callbacks and BestEpoch see the validation split as skorch's
         # dataset_valid (valid_loss and valid_acc in the history,
         # EpochScoring on it, Checkpoint monitors), as they would in skorch;
@@ -208,6 +213,9 @@ class ImpRunner:
         if self.best_epoch is not None:
             self.best_epoch.first_epoch = self.rewind_epoch if level else 0
             self.net.callbacks_.append(("skimp_best_epoch", self.best_epoch.initialize()))
+        if self.progress is not None:
+            self.progress.start_level(level)
+            self.net.callbacks_.append(("skimp_progress", self.progress))
         verbose, self.net.verbose = self.net.verbose, 0
         try:  # skorch would print "Re-initializing optimizer" at every level
             self.net.initialize_optimizer()
@@ -353,26 +361,8 @@ class ImpRunner:
             None if final is None else self.mask.compress(final)))
         if final is not None:
             self.net.module_.load_state_dict(final)
-        if self.verbose > 0:
-            self._print_progress(row)
-
-    def _print_progress(self, row):
-        """One line of the progress table, with an estimate of the time left.
-
-        Levels cost about the same (each trains the same epochs), so the
-        time left is the mean time of the levels so far times the levels
-        still to run; ``patience`` may end the run sooner.
-        """
-        level = row["level"]
-        if level == 0 or not self._progress_started:
-            print(f"{'level':>5} {'weights left':>13} {'n_params':>9} {'train acc':>9} "
-                  f"{'val acc':>8} {'time (s)':>8} {'left (s)':>9}")
-            self._progress_started = True
-        left = np.mean(self.path["fit_time"]) * (self.max_levels - level)
-        bound = "<=" if self.patience is not None and level < self.max_levels else ""
-        print(f"{level:>5} {100 * row['density']:>12.2f}% {row['n_params']:>9} "
-              f"{row['train_accuracy']:>9.4f} {row['val_accuracy']:>8.4f} "
-              f"{row['fit_time']:>8.2f} {bound + format(left, '.0f'):>9}", flush=True)
+        if self.progress is not None:
+            self.progress.level_done(row)
 
     def run(self):
         """Run the levels in order, until ``max_levels`` or ``patience``.
@@ -418,6 +408,8 @@ class ImpRunner:
                         rng_states(self.net.iterator_train__generator, self.net.device))
         best_level = select_level(self.path, self.selection)
         self.load_level(best_level)
+        if self.progress is not None:
+            self.progress.summary(self.path, best_level, self.best_epoch is not None)
         return ImpResult(path={key: np.asarray(v) for key, v in self.path.items()},
                          states=list(self.states), best_level=best_level,
                          interrupted=self.interrupted)
