@@ -44,8 +44,8 @@ class BestEpoch(Callback):
         at levels after the first), so that epochs are counted on the
         level's own schedule.
     min_epochs : int, default=0
-        Epochs of the schedule that are never cut: ``rewind_epoch``, since
-        level 0 must reach the rewind point.
+        The level is never ended at or before this epoch of the schedule:
+        ``rewind_epoch``, since level 0 must train past the rewind point.
 
     Attributes
     ----------
@@ -82,7 +82,7 @@ class BestEpoch(Callback):
         if self.best_score_ is None or sign * score > sign * self.best_score_:
             self.best_epoch_, self.best_score_ = epoch, score
             self.best_state_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-        elif (self.n_iter_no_change is not None and epoch >= self.min_epochs
+        elif (self.n_iter_no_change is not None and epoch > self.min_epochs
               and epoch - self.best_epoch_ >= self.n_iter_no_change):
             raise StopLevel(f"no better validation {self.monitor} for "
                             f"{self.n_iter_no_change} epochs after epoch {self.best_epoch_}")

@@ -134,3 +134,39 @@ def test_wrong_row_shape_at_predict_for_nd_input():
     assert clf.predict(X3).shape == (40,)
     with pytest.raises(ValueError, match=r"rows of shape \(5, 3\).*fitted on rows of shape \(5, 2\)"):
         clf.predict(np.zeros((4, 5, 3)))
+
+
+EARLY_STOPPING_CASES = [
+    ("early_stopping not a bool", {"early_stopping": "yes"}, y,
+     r"'early_stopping' parameter .* must be an instance of 'bool'"),
+    ("early_stopping an int", {"early_stopping": 1}, y,
+     r"'early_stopping' parameter .* must be an instance of 'bool'"),
+    ("n_iter_no_change zero", {"early_stopping": True, "n_iter_no_change": 0}, y,
+     r"'n_iter_no_change' parameter .* must be an int in the range \[1, inf\) or None"),
+    ("n_iter_no_change negative", {"early_stopping": True, "n_iter_no_change": -2}, y,
+     r"'n_iter_no_change' parameter .* must be an int in the range \[1, inf\) or None"),
+    ("n_iter_no_change a float", {"early_stopping": True, "n_iter_no_change": 2.5}, y,
+     r"'n_iter_no_change' parameter .* must be an int in the range \[1, inf\) or None"),
+    ("n_iter_no_change a bool", {"early_stopping": True, "n_iter_no_change": True}, y,
+     r"'n_iter_no_change' parameter .* must be an int in the range \[1, inf\) or None"),
+    ("n_iter_no_change without early_stopping", {"n_iter_no_change": 3}, y,
+     r"n_iter_no_change=3 needs early_stopping=True.*Set early_stopping=True, or "
+     r"n_iter_no_change=None"),
+    ("early_stopping with a callable selection",
+     {"early_stopping": True, "selection": lambda path: 0}, y,
+     r"early_stopping=True scores every epoch under selection.*'accuracy' or 'loss'"),
+    ("early_stopping without a validation split", {"early_stopping": True}, y_rare,
+     r"Classes \[2\] have fewer than 2 rows.*early_stopping=True scores this split"),
+]
+
+
+@pytest.mark.parametrize("params, y_fit, match", [c[1:] for c in EARLY_STOPPING_CASES],
+                         ids=[c[0] for c in EARLY_STOPPING_CASES])
+def test_fit_rejects_early_stopping_settings_and_keeps_a_fitted_model(params, y_fit, match):
+    fitted = fast_clf().fit(X, y)
+    before = fitted.predict_proba(X)
+    with pytest.raises(ValueError, match=match):
+        fitted.set_params(**params).fit(X, y_fit)
+    # Nothing is lost: the refused fit leaves the fitted model as it was.
+    np.testing.assert_array_equal(fitted.predict_proba(X), before)
+    assert fitted.best_epoch_ == fitted.max_epochs == 3

@@ -374,3 +374,94 @@ def test_callbacks_start_afresh_at_every_level(digits, tmp_path):
     for level, accuracies in enumerate(record.levels):
         # The level is evaluated with the weights of its own best epoch.
         assert clf.imp_path_["val_accuracy"][level] == pytest.approx(max(accuracies))
+
+
+# -- early_stopping and n_iter_no_change -------------------------------------
+
+def early(**params):
+    defaults = dict(hidden_layer_sizes=(32,), max_epochs=8, max_levels=3, label_noise=0.3)
+    return fast_clf(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def last_and_best(digits):
+    X, y = digits
+    return early().fit(X, y), early(early_stopping=True).fit(X, y)
+
+
+def test_early_stopping_prunes_the_same_weights(digits, last_and_best):
+    X, _ = digits
+    last, best = last_and_best
+    assert best.imp_path_["n_params"].tolist() == last.imp_path_["n_params"].tolist()
+    for level in last.imp_path_["level"]:
+        a, b = last.layer_summary(int(level)), best.layer_summary(int(level))
+        assert a["n_alive"].tolist() == b["n_alive"].tolist()
+        for name, weight in last.level_module(int(level)).state_dict().items():
+            kept_last = best.level_module(int(level), epoch="last").state_dict()[name]
+            # Same masks, and bit for bit the same last-epoch weights.
+            assert torch.equal(kept_last, weight), (level, name)
+    assert best.imp_path_["n_epochs"].tolist() == [8] * 4
+    assert last.imp_path_["epoch"].tolist() == [8] * 4
+    # The last epochs' validation scores are those of the run without it.
+    np.testing.assert_allclose(best.imp_path_["last_val_accuracy"],
+                               last.imp_path_["val_accuracy"], atol=1e-6)
+    np.testing.assert_allclose(best.imp_path_["last_val_loss"],
+                               last.imp_path_["val_loss"], rtol=1e-5)
+
+
+def test_each_level_keeps_its_best_validation_epoch(digits, last_and_best):
+    X, y = digits
+    last, best = last_and_best
+    path = best.imp_path_
+    # The kept weights score at least as well as the last epoch's, on the same rows.
+    assert (path["val_accuracy"] >= path["last_val_accuracy"] - 1e-6).all()
+    assert (path["epoch"] <= 8).all() and (path["epoch"] < 8).any()
+    assert best.best_epoch_ == path["epoch"][best.best_level_]
+    # Level 0's kept weights are the dense net trained for that many epochs.
+    stopped = early(max_levels=0, max_epochs=int(path["epoch"][0])).fit(X, y)
+    np.testing.assert_array_equal(stopped.predict_proba(X),
+                                  next(best.staged_predict_proba(X)))
+    # And no epoch of that dense run scored better on the validation split.
+    history = early(max_levels=0, early_stopping=True).fit(X, y).net_.history
+    scores = history[:, "valid_acc"]
+    assert path["epoch"][0] == int(np.argmax(scores)) + 1
+    assert path["val_accuracy"][0] == pytest.approx(max(scores), abs=1e-6)
+
+
+def test_early_stopping_follows_the_loss_rule(digits):
+    X, y = digits
+    clf = early(early_stopping=True, selection="loss", max_levels=0).fit(X, y)
+    losses = clf.net_.history[:, "valid_loss"]
+    assert clf.best_epoch_ == int(np.argmin(losses)) + 1
+    assert clf.imp_path_["val_loss"][0] == pytest.approx(min(losses), rel=1e-5)
+
+
+def test_n_iter_no_change_cuts_levels_short(digits, last_and_best):
+    X, y = digits
+    clf = early(early_stopping=True, n_iter_no_change=1, max_epochs=20).fit(X, y)
+    path = clf.imp_path_
+    assert (path["n_epochs"] < 20).all()
+    # A level ends n_iter_no_change epochs after its best one (or at the end).
+    np.testing.assert_array_equal(path["n_epochs"], np.minimum(path["epoch"] + 1, 20))
+    # It trains far fewer epochs than the full schedule.
+    assert path["n_epochs"].sum() < 0.75 * 20 * len(path["level"])
+
+
+def test_n_iter_no_change_never_cuts_before_the_rewind_point(digits):
+    X, y = digits
+    clf = early(early_stopping=True, n_iter_no_change=1, rewind_epoch=5).fit(X, y)
+    path = clf.imp_path_
+    assert path["n_epochs"][0] >= 6
+    # Later levels count their epochs on the level's own schedule.
+    assert (path["epoch"][1:] > 5).all()
+    assert (path["n_epochs"][1:] <= 3).all()
+
+
+def test_verbose_says_when_the_dense_net_is_the_answer(digits, capsys):
+    X, y = digits
+    clf = early(early_stopping=True, max_levels=1, pruning_fraction=0.999, verbose=1)
+    clf.fit(X, y)
+    assert clf.best_level_ == 0
+    out = capsys.readouterr().out
+    assert f"dense network stopped early at epoch {clf.best_epoch_}" in out
+    assert "pruning did not help" in out
