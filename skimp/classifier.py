@@ -260,9 +260,10 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         last, ``max_epochs``, unless ``early_stopping``), ``n_epochs`` (the
         epochs trained at the level), ``train_loss``, ``train_accuracy``,
         ``val_loss``, ``val_accuracy``, ``val_ece`` (15 equal-width bins),
-        all of the kept weights, then ``last_val_loss`` and
-        ``last_val_accuracy``, of the level's last epoch (equal to the
-        kept ones without ``early_stopping``), and ``fit_time`` (seconds).
+        all of the kept weights, then ``last_train_accuracy``,
+        ``last_val_loss`` and ``last_val_accuracy``, of the weights of the
+        level's last epoch (equal to the kept ones without
+        ``early_stopping``), and ``fit_time`` (seconds).
         Train metrics are on the (noisy) training labels.
     best_level_ : int
         The chosen level.

@@ -50,8 +50,8 @@ __all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "prunable_
 _PRUNE, _REINIT = 0, 1
 
 PATH_KEYS = ("level", "density", "n_params", "epoch", "n_epochs", "train_loss",
-             "train_accuracy", "val_loss", "val_accuracy", "val_ece", "last_val_loss",
-             "last_val_accuracy", "fit_time")
+             "train_accuracy", "val_loss", "val_accuracy", "val_ece", "last_train_accuracy",
+             "last_val_loss", "last_val_accuracy", "fit_time")
 
 
 @dataclass
@@ -328,14 +328,14 @@ class ImpRunner:
         X_tr, y_tr, X_val, y_val = self.data
         n_epochs = len(self.net.history)
         epoch = (self.rewind_epoch if level else 0) + n_epochs
-        final = None
-        if self.best_epoch is not None:
-            last = self.net.history[-1]
-            last_scores = (last["valid_loss"], last["valid_acc"])
-            if self.best_epoch.best_epoch_ != epoch:
-                final = _clone_state(self.net.module_)
-                self.net.module_.load_state_dict(self.best_epoch.best_state_)
-                epoch = self.best_epoch.best_epoch_
+        final = last = None
+        if self.best_epoch is not None and self.best_epoch.best_epoch_ != epoch:
+            # Score the weights the level ended with, then keep the best epoch's.
+            last = (_loss_accuracy(self.net, X_tr, y_tr)[1],
+                    *_loss_accuracy(self.net, X_val, y_val)[:2])
+            final = _clone_state(self.net.module_)
+            self.net.module_.load_state_dict(self.best_epoch.best_state_)
+            epoch = self.best_epoch.best_epoch_
         train_loss, train_acc, _ = _loss_accuracy(self.net, X_tr, y_tr)
         val_loss, val_acc, val_proba = _loss_accuracy(self.net, X_val, y_val)
         row = {
@@ -352,8 +352,8 @@ class ImpRunner:
                 y_val.cpu().numpy(), val_proba, labels=np.arange(val_proba.shape[1])),
             "fit_time": fit_time,
         }
-        row["last_val_loss"], row["last_val_accuracy"] = (
-            last_scores if self.best_epoch is not None else (val_loss, val_acc))
+        row["last_train_accuracy"], row["last_val_loss"], row["last_val_accuracy"] = (
+            last or (train_acc, val_loss, val_acc))
         for key in PATH_KEYS:
             self.path[key].append(row[key])
         self.states.append(LevelState(

@@ -187,7 +187,8 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
     first = [(m, s) for m in methods if m not in ("small_dense", *derived) for s in seeds]
     parallel = Parallel(n_jobs=n_jobs, verbose=verbose)
     fits = dict(zip(first, parallel(
-        delayed(_fit_and_score)(estimator, m, s, X, y, X_test, y_test, metrics)
+        delayed(_fit_and_score)(estimator, m, s, X, y, X_test, y_test, metrics,
+                                last_epoch=m == "imp" and "imp_last_epoch" in derived)
         for m, s in first)))
     rows = {key: scored for key, (scored, _) in fits.items()}
     for seed in seeds:
@@ -326,10 +327,11 @@ def _derivable(estimator, method, methods):
     return bool(estimator.early_stopping)
 
 
-def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, target=None):
+def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, target=None,
+                   last_epoch=False):
     """Fit one method at one seed.
 
-    Returns its rows of the result and, for ``"imp"``, the rows of the
+    Returns its rows of the result and, with ``last_epoch``, the rows of the
     weights each level ended with (``imp_last_epoch``'s), else None.
     """
     clf = clone(estimator).set_params(random_state=seed)
@@ -345,11 +347,11 @@ def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, targe
         clf, method, seed, X_test, y_test, metrics, path,
         _epochs_behind(path, clf.retrain, clf.rewind_epoch, path["epoch"]),
         list(clf.staged_predict_proba(X_test)), clf.best_level_)
-    if method != "imp":
+    if not last_epoch:
         return rows, None
     # The last epochs' weights, chosen on their own validation scores.
-    last_path = dict(path, val_loss=path["last_val_loss"],
-                     val_accuracy=path["last_val_accuracy"])
+    last_path = dict(path, train_accuracy=path["last_train_accuracy"],
+                     val_loss=path["last_val_loss"], val_accuracy=path["last_val_accuracy"])
     last_epochs = np.where(path["level"] > 0, clf.rewind_epoch, 0) + path["n_epochs"]
     last = _score_levels(
         clf, "imp_last_epoch", seed, X_test, y_test, metrics, last_path,

@@ -1,5 +1,7 @@
 """compare_controls: IMP against its controls and two dense baselines."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -40,8 +42,9 @@ def rows(res, method, seed=None):
 def test_every_method_runs_with_one_chosen_row(results):
     assert set(RESULT_KEYS) <= set(results)
     assert len({len(v) for v in results.values()}) == 1
-    assert list(dict.fromkeys(results["method"])) == list(CONTROL_METHODS)
-    for method in CONTROL_METHODS:
+    default = [m for m in CONTROL_METHODS if m != "imp_last_epoch"]
+    assert list(dict.fromkeys(results["method"])) == default
+    for method in default:
         for seed in (0, 1):
             r = rows(results, method, seed)
             assert r["chosen"].sum() == 1
@@ -50,7 +53,10 @@ def test_every_method_runs_with_one_chosen_row(results):
                 assert 1 <= r["epochs"][0] <= 6
             else:
                 assert r["level"].tolist() == [0, 1, 2, 3]
-                assert (r["epochs"] == 6).all()
+                assert (r["n_epochs"] == 6).all()
+                # lr_rewind carries its weights from level to level.
+                assert r["epochs"].tolist() == (
+                    [6, 12, 18, 24] if method == "lr_rewind" else [6] * 4)
     for key in ("test_accuracy", "test_ece", "val_accuracy"):
         assert ((results[key] >= 0) & (results[key] <= 1)).all()
     assert (results["test_log_loss"] > 0).all()
@@ -190,3 +196,125 @@ def test_bad_test_data(data):
                          seeds=(0,))
     with pytest.raises(TypeError, match="needs an unfitted PrunedNetClassifier"):
         compare_controls(object(), X, y, X_test, y_test)
+
+
+@pytest.mark.parametrize("method, epochs", [
+    ("imp", [4, 4, 4]), ("lr_rewind", [4, 7, 10]), ("reinit", [4, 3, 3])])
+def test_epochs_count_the_training_behind_each_rows_weights(data, method, epochs):
+    res = compare_controls(noisy_clf(max_epochs=4, rewind_epoch=1, max_levels=2), *data,
+                           methods=(method,), seeds=(0,))
+    assert res["epochs"].tolist() == epochs
+    assert res["n_epochs"].tolist() == [4, 3, 3]
+
+
+def test_epochs_of_early_stopped_levels_end_at_the_kept_epoch(data):
+    res = compare_controls(noisy_clf(max_epochs=6, early_stopping=True), *data,
+                           methods=("imp", "lr_rewind"), seeds=(0,))
+    imp, lr = rows(res, "imp"), rows(res, "lr_rewind")
+    assert (imp["epochs"] <= 6).all() and (imp["epochs"] < 6).any()
+    # lr_rewind's level L starts from all that level L - 1 trained.
+    carried = np.concatenate([[0], np.cumsum(lr["n_epochs"])[:-1]])
+    kept_epoch = lr["epochs"] - carried
+    assert ((kept_epoch >= 1) & (kept_epoch <= 6)).all()
+
+
+def test_with_early_stopping_the_baseline_is_level_0_of_the_imp_fit(data):
+    clf = noisy_clf(early_stopping=True)
+    res = compare_controls(clf, *data, methods=("imp", "imp_last_epoch", "early_stopping"),
+                           seeds=(0, 1))
+    alone = compare_controls(clf, *data, methods=("early_stopping",), seeds=(0, 1))
+    for seed in (0, 1):
+        read, fitted = rows(res, "early_stopping", seed), rows(alone, "early_stopping", seed)
+        imp = rows(res, "imp", seed)
+        assert read["epochs"].tolist() == fitted["epochs"].tolist() == imp["epochs"][:1].tolist()
+        for key in ("test_accuracy", "val_accuracy", "train_accuracy"):
+            assert read[key][0] == fitted[key][0], key
+        for key in ("test_log_loss", "test_ece", "val_loss"):
+            assert read[key][0] == pytest.approx(fitted[key][0], abs=1e-6), key
+        # Read, not fitted again: it costs level 0 of the IMP fit.
+        assert read["fit_time"][0] < imp["fit_time"][0]
+
+
+def test_imp_last_epoch_is_read_from_the_early_stopped_fit(data, results):
+    res = compare_controls(noisy_clf(early_stopping=True), *data,
+                           methods=("imp", "imp_last_epoch"), seeds=(0, 1))
+    for seed in (0, 1):
+        last, plain = rows(res, "imp_last_epoch", seed), rows(results, "imp", seed)
+        for key in ("n_params", "epochs", "chosen", "test_accuracy", "train_accuracy"):
+            assert last[key].tolist() == plain[key].tolist(), key
+        np.testing.assert_allclose(last["test_log_loss"], plain["test_log_loss"], atol=1e-6)
+        np.testing.assert_allclose(last["val_accuracy"], plain["val_accuracy"], atol=1e-6)
+        # The early-stopped ticket: same masks, its own epochs.
+        assert rows(res, "imp", seed)["n_params"].tolist() == plain["n_params"].tolist()
+
+
+def test_dataframe_test_rows_are_checked_by_column_name(data):
+    pd = pytest.importorskip("pandas")
+    X, y, X_test, y_test = data
+    columns = [f"pixel{i}" for i in range(X.shape[1])]
+    X_df, X_test_df = pd.DataFrame(X, columns=columns), pd.DataFrame(X_test, columns=columns)
+    clf = noisy_clf(max_levels=1, max_epochs=2)
+    with pytest.raises(ValueError, match=r"X_test's columns .* are not X's .*X_test\[X.columns\]"):
+        compare_controls(clf, X_df, y, X_test_df[columns[::-1]], y_test, methods=("imp",),
+                         seeds=(0,))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*feature names.*")
+        res = compare_controls(clf, X_df, y, X_test_df, y_test, methods=("imp",), seeds=(0,))
+    plain = compare_controls(clf, X, y, X_test, y_test, methods=("imp",), seeds=(0,))
+    assert res["test_accuracy"].tolist() == plain["test_accuracy"].tolist()
+
+
+def test_loss_rule_baselines_survive_a_class_missing_from_the_noisy_validation_rows():
+    # Class 2 has two rows: one goes to the validation split, and 90% noise
+    # redraws its label, so no validation label may be 2. The old baselines
+    # scored log-loss without labels= and crashed after every other fit.
+    rng = np.random.RandomState(0)
+    X = rng.rand(120, 6).astype(np.float32)
+    y = np.r_[np.zeros(59), np.ones(59), [2, 2]].astype(int)
+    X[y == 2] += 2
+    clf = PrunedNetClassifier(hidden_layer_sizes=(8,), max_epochs=3, max_levels=1,
+                              label_noise=0.9, selection="loss", n_threads=1)
+    fitted = clone(clf).set_params(random_state=0).fit(X, y)
+    val_row = fitted.validation_mask_ & (y == 2)
+    assert fitted.noise_mask_[val_row].all()  # the case the test is about
+    res = compare_controls(clf, X, y, X, y, methods=("imp", "early_stopping", "small_dense"),
+                           seeds=(0,))
+    assert np.isfinite(res["val_loss"]).all() and res["chosen"].sum() == 3
+
+
+def test_user_callbacks_may_use_any_name(data):
+    from skorch.callbacks import EpochScoring, PassthroughScoring
+
+    callbacks = [("best_epoch", PassthroughScoring("train_loss", on_train=True)),
+                 ("valid_acc", EpochScoring("accuracy", lower_is_better=False,
+                                            name="valid_acc"))]
+    res = compare_controls(noisy_clf(max_levels=1, callbacks=callbacks), *data,
+                           methods=("imp", "early_stopping", "small_dense"), seeds=(0,))
+    assert res["chosen"].sum() == 3
+
+
+def test_baselines_reuse_the_estimators_checkpoints(data, tmp_path):
+    clf = noisy_clf(max_levels=1, checkpoint_dir=tmp_path)
+    first = compare_controls(clf, *data, methods=("imp", "early_stopping"), seeds=(0,))
+    keys = sorted(p.name for p in tmp_path.iterdir())
+    assert len(keys) == 2  # one run key for imp, one for the dense baseline
+    again = compare_controls(clf, *data, methods=("imp", "early_stopping"), seeds=(0,))
+    assert sorted(p.name for p in tmp_path.iterdir()) == keys
+    for key in ("test_accuracy", "epochs", "fit_time"):
+        assert again[key].tolist() == first[key].tolist(), key
+
+
+def test_small_dense_searches_resnet20_in_whole_channels(data):
+    from skimp.modules import ResNet20
+
+    X, y, X_test, y_test = data
+    images = X.reshape(-1, 1, 8, 8)[:300]
+    clf = PrunedNetClassifier(module=ResNet20, max_epochs=1, max_levels=3, pruning_fraction=0.6,
+                              batch_size=64, iterator_train__drop_last=True, n_threads=1)
+    res = compare_controls(clf, images, y[:300], X_test.reshape(-1, 1, 8, 8)[:100],
+                           y_test[:100], methods=("imp", "small_dense"), seeds=(0,))
+    imp = rows(res, "imp")
+    ticket = imp["n_params"][imp["chosen"] == 1][0]
+    small = rows(res, "small_dense")["n_params"][0]
+    assert small < imp["n_params"][0]
+    assert abs(np.log(small / ticket)) < np.log(2)
