@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh test
 export MPLBACKEND=Agg
-.venv/bin/python -m pytest -q -p no:cacheprovider --doctest-modules skimp tests "$@"
+.venv/bin/python -m pytest -q -rs -p no:cacheprovider --doctest-modules skimp tests "$@"

@@ -13,8 +13,35 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import train_test_split
 
-__all__ = ["explain_string_features", "row_shape_message", "to_fitted_layout",
-           "validation_split", "warn_small_last_batch"]
+__all__ = ["check_fit_params", "explain_string_features", "row_shape_message",
+           "to_fitted_layout", "validation_split", "warn_small_last_batch"]
+
+
+def check_fit_params(fit_params):
+    """Refuse the keyword arguments of ``fit``, but ``sample_weight=None``.
+
+    Parameters
+    ----------
+    fit_params : dict
+        The keyword arguments ``fit`` got besides X and y.
+
+    Raises
+    ------
+    TypeError
+        Naming the arguments, with the fix for sample weights.
+    """
+    if fit_params.get("sample_weight") is not None:
+        raise TypeError(
+            "PrunedNetClassifier.fit does not support sample_weight: IMP trains every "
+            "level on the rows as given. Repeat rows in proportion to integer weights "
+            "(np.repeat(X, weights, axis=0)), or resample the rows with probabilities "
+            "proportional to the weights (sklearn.utils.resample), then fit on those.")
+    unexpected = sorted(set(fit_params) - {"sample_weight"})
+    if unexpected:
+        raise TypeError(
+            f"PrunedNetClassifier.fit got unexpected keyword arguments {unexpected}; it "
+            f"takes X, y and sample_weight=None. Estimator parameters go to the "
+            f"constructor or set_params.")
 
 
 @contextlib.contextmanager

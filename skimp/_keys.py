@@ -21,6 +21,8 @@ import weakref
 
 import numpy as np
 import torch
+from skorch.callbacks import Callback
+from torch.utils.hooks import RemovableHandle
 
 __all__ = ["describe_architecture", "run_key"]
 
@@ -46,6 +48,12 @@ _HEAPTYPE = 1 << 9
 # in after the fact (so a class would change its key once copied).
 _CLASS_NOISE = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__",
                           "__firstlineno__", "__annotations__", "__slotnames__", "_abc_impl"})
+
+# What every torch module holds in its instance dict: its hooks, which the
+# key leaves out, and its tables of parameters, buffers and submodules, which
+# _module keys on their own. Everything else a module instance holds, private
+# attributes included, can change what its forward computes.
+_MODULE_BOOKKEEPING = frozenset(vars(torch.nn.Module()))
 
 # A memory address in a repr: the text changes from one process to the next.
 _ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+")
@@ -143,6 +151,10 @@ class _Describer:
             return f"{type(value).__name__}({self(value.__func__)})"
         if isinstance(value, property):
             return f"property({self(value.fget)}, {self(value.fset)}, {self(value.fdel)})"
+        if isinstance(value, torch.nn.parameter.UninitializedTensorMixin):
+            # A lazy layer's: no values yet; its first forward draws them
+            # from the RNG, which the fit seeds.
+            return f"{type(value).__name__} {value.dtype}"
         if isinstance(value, torch.Tensor):  # repr elides the middle of large ones
             try:
                 data = _tensor_bytes(value)
@@ -168,6 +180,10 @@ class _Describer:
             return f"enum {_qualname(type(value))}.{value.name}={self(value.value)}"
         if isinstance(value, weakref.ref):
             return f"weakref({self(value())})"
+        if isinstance(value, RemovableHandle):
+            # A hook's handle (lazy layers keep two): hooks are not keyed, and
+            # its id counts the hooks registered so far in this process.
+            return "hook handle"
         if isinstance(value, torch.Generator):
             return f"torch.Generator({value.device}, {self(value.get_state())})"
         if isinstance(value, np.random.RandomState):
@@ -229,28 +245,32 @@ class _Describer:
         return f"class {name}({'; '.join(parts)})"
 
     def _module(self, module):
-        """A torch module by its class, tensors and settings, not its hooks."""
-        state = {k: v for k, v in vars(module).items() if not k.startswith("_")}
+        """A torch module by its class, tensors and attributes, not its hooks."""
+        state = {k: v for k, v in vars(module).items() if k not in _MODULE_BOOKKEEPING}
         state.update(parameters=module._parameters, buffers=module._buffers,
                      modules=module._modules)
         return f"{self(type(module))}({self(state)})"
 
     def _object(self, value):
         cls = type(value)
+        state = dict(vars(value)) if hasattr(value, "__dict__") else {}
+        slots = [s for klass in cls.__mro__ for s in _slot_names(klass)]
+        state.update((s, getattr(value, s)) for s in slots if hasattr(value, s))
         get_params = getattr(value, "get_params", None)
         if callable(get_params):
-            # skorch callbacks and sklearn-style objects: their parameters
-            # fix what they do; their fitted state (names ending in "_")
-            # is reset by skorch when the net is initialized.
             try:
                 params = get_params(deep=False)
             except Exception:  # an object that breaks the convention: read its state
                 params = None
             if isinstance(params, dict):
-                return f"{self(cls)}(params={self(params)})"
-        state = dict(vars(value)) if hasattr(value, "__dict__") else {}
-        slots = [s for klass in cls.__mro__ for s in _slot_names(klass)]
-        state.update((s, getattr(value, s)) for s in slots if hasattr(value, s))
+                if isinstance(value, Callback):
+                    # skorch initializes a callback again at the start of every
+                    # level, which resets what an earlier fit left in it.
+                    return f"{self(cls)}(params={self(params)})"
+                # An sklearn-style object keeps what it learnt (a transform
+                # fitted with a mean_), and that changes what it does.
+                rest = {k: v for k, v in state.items() if k not in params}
+                return f"{self(cls)}(params={self(params)}, state={self(rest)})"
         if hasattr(value, "__dict__") or slots:
             return f"{self(cls)}({self(state)})"
         text = repr(value)  # a C-level value: torch.device, dtypes, datetimes, ...
@@ -348,8 +368,13 @@ def run_key(params, X, y, module=None):
     - classes (networks, callbacks, transforms, optimizers) by the code of
       their functions and their attributes, up to the library classes they
       extend; a library's classes and functions by their qualified name;
-    - skorch callbacks and other objects with ``get_params`` by their class
-      and parameters; any other object by its class and attributes.
+    - torch modules by their class, parameters, buffers, submodules and
+      every other attribute of the instance, private ones included;
+    - skorch callbacks by their class and parameters (skorch initializes
+      them again at every level, which resets what a fit left in them);
+      other objects with ``get_params`` by their class, parameters and the
+      rest of their state, such as fitted attributes; any other object by
+      its class and attributes.
 
     A value that can only be described by its memory address (an object of
     a C type without state to read, an iterator, an open file) gets a key

@@ -1,6 +1,7 @@
 """``PrunedNetClassifier``: a scikit-learn classifier fitted by IMP."""
 
 import os
+import re
 import warnings
 from numbers import Integral, Real
 
@@ -13,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skimp import metrics
 from skimp._data import (
+    check_fit_params,
     explain_string_features,
     row_shape_message,
     to_fitted_layout,
@@ -20,7 +22,7 @@ from skimp._data import (
     warn_small_last_batch,
 )
 from skimp._tickets import TicketsMixin
-from skimp._validation import Interval, NotBoolInterval, StrOptions
+from skimp._validation import Hidden, Interval, NotBoolInterval, StrOptions, is_bool
 from skimp.callbacks import check_callbacks
 from skimp.checkpoints import CheckpointStore, run_key
 from skimp.imp import ImpRunner, prunable_weights
@@ -301,24 +303,26 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
 
     _parameter_constraints = {
         "module": [type, torch.nn.Module, None],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", NotBoolInterval(Integral, 1, None, closed="left"),
+                               Hidden(str)],  # refused in _check_settings, with the fix
+        "max_epochs": [NotBoolInterval(Integral, 1, None, closed="left")],
+        "batch_size": [NotBoolInterval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [type],
         "pruning_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "max_levels": [Interval(Integral, 0, None, closed="left")],
-        "rewind_epoch": [Interval(Integral, 0, None, closed="left")],
+        "max_levels": [NotBoolInterval(Integral, 0, None, closed="left")],
+        "rewind_epoch": [NotBoolInterval(Integral, 0, None, closed="left")],
         "label_noise": [Interval(Real, 0, 1, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "selection": [StrOptions({"accuracy", "loss"}), callable],
-        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "patience": [NotBoolInterval(Integral, 1, None, closed="left"), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [NotBoolInterval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
+        "n_threads": [NotBoolInterval(Integral, 1, None, closed="left"), StrOptions({"auto"}),
+                      None],
         "checkpoint_dir": [str, os.PathLike, None],
         "pruning_criterion": [StrOptions(set(CRITERIA)), callable],
         "pruning_scope": [StrOptions(set(SCOPES))],
@@ -428,8 +432,12 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                 f"parameters must carry one of the prefixes {list(NET_PREFIXES)}, "
                 f"e.g. optimizer__momentum=0.9.")
         sizes = self.hidden_layer_sizes
+        if isinstance(sizes, str):
+            example = tuple(int(h) for h in re.findall(r"\d+", sizes)) or (64,)
+            raise ValueError(f"hidden_layer_sizes={sizes!r} is a string; pass a tuple of "
+                             f"ints, e.g. hidden_layer_sizes={example!r}.")
         sizes = (sizes,) if isinstance(sizes, Integral) else tuple(sizes)
-        if not sizes or any(not isinstance(h, Integral) or h < 1 for h in sizes):
+        if not sizes or any(not isinstance(h, Integral) or is_bool(h) or h < 1 for h in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must hold integers >= 1, got {self.hidden_layer_sizes!r}.")
         if self.rewind_epoch >= self.max_epochs:
@@ -458,7 +466,7 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         return sizes
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, **fit_params):
         """Fit the network by IMP and keep the best ticket.
 
         The fitted attributes are set only when the fit succeeds: a fit that
@@ -470,12 +478,18 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
             Training data. Custom modules may take more dimensions.
         y : array-like of shape (n_samples,)
             Class labels.
+        **fit_params : dict
+            Only ``sample_weight=None`` is accepted: IMP does not support
+            sample weights. Repeat or resample the rows instead. ``fit``
+            declares no ``sample_weight``, so scikit-learn's meta-estimators
+            (``BaggingClassifier``) pass it rows, not weights.
 
         Returns
         -------
         self : PrunedNetClassifier
             The fitted estimator.
         """
+        check_fit_params(fit_params)
         # validate_data sets n_features_in_ and feature_names_in_ as it goes;
         # everything else is computed locally and assigned at the end.
         before = dict(vars(self))
@@ -671,7 +685,7 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         report : dict
             See :func:`skimp.metrics.calibration_report`: ``ece``, ``mce``,
             ``classwise_ece``, ``brier``, ``nll``, ``accuracy``,
-            ``mean_confidence``, ``overconfidence`` and the binning used.
+            ``mean_confidence`` and ``overconfidence``.
         """
         return metrics.calibration_report(y, self.predict_proba(X), n_bins=n_bins,
                                           strategy=strategy, labels=self.classes_)

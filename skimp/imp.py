@@ -301,9 +301,10 @@ class ImpRunner:
             # skorch opens the history row when the epoch begins, so the last
             # row is the failing epoch; count it on the level's schedule.
             epoch = len(self.net.history) + (self.rewind_epoch if level else 0)
+            lr = "optimizer__lr" if hasattr(self.net, "optimizer__lr") else "lr"  # skorch's rule
             raise ValueError(
                 f"Training diverged at IMP level {level}, epoch {epoch}: {exc} "
-                f"The learning rate (lr={self.net.lr:g}) is the likely cause; "
+                f"The learning rate ({lr}={getattr(self.net, lr):g}) is the likely cause; "
                 f"lower it.") from None
         except ValueError as exc:
             if "Expected more than 1 value per channel" not in str(exc):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import StepLR
 
@@ -84,6 +85,37 @@ class Net(torch.nn.Module):
         return self.output(self.hidden(X).relu())
 
 
+class Tempered(torch.nn.Module):
+    """A network whose logits are divided by a temperature it keeps private."""
+
+    def __init__(self, temperature):
+        super().__init__()
+        self.hidden = torch.nn.Linear(64, 16)
+        self.output = torch.nn.Linear(16, 10)
+        self._temperature = temperature
+
+    def forward(self, X):
+        return self.output(self.hidden(X).relu()) / self._temperature
+
+
+def tempered(temperature):
+    """A Tempered instance with the same initial weights at every temperature."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return Tempered(temperature)
+
+
+class Centre(BaseEstimator):
+    """An sklearn-style transform: subtracts the mean of the rows it was fitted on."""
+
+    def fit(self, X):
+        self.mean_ = np.asarray(X, dtype=np.float32).mean(axis=0)
+        return self
+
+    def __call__(self, X):
+        return X - torch.as_tensor(self.mean_, device=X.device)
+
+
 def transition():
     """A 40-class noise model, far too large for repr to show whole."""
     T = torch.full((40, 40), 0.5 / 39, dtype=torch.float64)
@@ -103,6 +135,8 @@ SETTINGS = {
     "skimp transform": dict(train_transform=RandomCropFlip(padding=1, image_shape=(1, 8, 8))),
     "optimizer class": dict(optimizer=TunedSGD, optimizer__momentum=0.9),
     "module class": dict(module=Net),
+    "module instance": dict(module=tempered(0.5)),
+    "fitted transform": dict(train_transform=Centre().fit(np.eye(64))),
     "large tensor": dict(noise_model=transition(), label_noise=0.3),
 }
 

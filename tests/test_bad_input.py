@@ -54,6 +54,17 @@ FIT_CASES = [
     ("pruning_fraction = 0", {"pruning_fraction": 0.0}, X, y, ValueError, "'pruning_fraction'"),
     ("pruning_fraction = 1", {"pruning_fraction": 1.0}, X, y, ValueError, "'pruning_fraction'"),
     ("hidden size 0", {"hidden_layer_sizes": (8, 0)}, X, y, ValueError, "hidden_layer_sizes must hold integers >= 1"),
+    ("hidden size a boolean", {"hidden_layer_sizes": (True, 3)}, X, y, ValueError, r"hidden_layer_sizes must hold integers >= 1, got \(True, 3\)"),
+    ("hidden_layer_sizes a boolean", {"hidden_layer_sizes": True}, X, y, ValueError, "'hidden_layer_sizes' parameter"),
+    ("hidden_layer_sizes a string", {"hidden_layer_sizes": "64"}, X, y, ValueError, r"hidden_layer_sizes='64' is a string; pass a tuple of ints, e.g. hidden_layer_sizes=\(64,\)"),
+    ("hidden_layer_sizes a string of two", {"hidden_layer_sizes": "64, 32"}, X, y, ValueError, r"e.g. hidden_layer_sizes=\(64, 32\)"),
+    # Booleans are ints to Python; as counts they would run as 1 or 0, or fail deep in torch.
+    ("max_epochs a boolean", {"max_epochs": True}, X, y, ValueError, "'max_epochs' parameter"),
+    ("batch_size a boolean", {"batch_size": True}, X, y, ValueError, "'batch_size' parameter"),
+    ("max_levels a boolean", {"max_levels": False}, X, y, ValueError, "'max_levels' parameter"),
+    ("patience a boolean", {"patience": True}, X, y, ValueError, "'patience' parameter"),
+    ("rewind_epoch a boolean", {"rewind_epoch": False}, X, y, ValueError, "'rewind_epoch' parameter"),
+    ("n_threads a boolean", {"n_threads": True}, X, y, ValueError, "'n_threads' parameter"),
     ("negative max_levels", {"max_levels": -1}, X, y, ValueError, "'max_levels' parameter"),
     ("rewind_epoch >= max_epochs", {"rewind_epoch": 3, "max_epochs": 3}, X, y, ValueError, "rewind_epoch=3 must be below max_epochs=3"),
     ("validation_fraction = 0", {"validation_fraction": 0.0}, X, y, ValueError, "'validation_fraction'"),
@@ -62,7 +73,8 @@ FIT_CASES = [
     ("unknown selection", {"selection": "f1"}, X, y, ValueError, "'selection' parameter"),
     ("selection returns no level", {"selection": lambda path: 99}, X, y, ValueError, "selection callable returned 99"),
     ("unprefixed extra parameter", {"momentum": 0.9}, X, y, TypeError, r"unexpected parameters \['momentum'\].*optimizer__momentum"),
-    ("diverging learning rate", {"lr": 1e12}, X * 1e6, y, ValueError, r"diverged at IMP level 0, epoch \d+.*learning rate"),
+    ("diverging learning rate", {"lr": 1e12}, X * 1e6, y, ValueError, r"diverged at IMP level 0, epoch \d+.*learning rate \(lr=1e\+12\)"),
+    ("diverging optimizer__lr", {"optimizer__lr": 1e12}, X * 1e6, y, ValueError, r"learning rate \(optimizer__lr=1e\+12\)"),
     ("optimizer needs a closure", {"optimizer": torch.optim.LBFGS}, X, y, ValueError, r"optimizer=LBFGS needs a closure.*torch.optim.SGD"),
     ("module__hidden_layer_sizes with the MLP", {"module__hidden_layer_sizes": (8,)}, X, y, ValueError, r"module__hidden_layer_sizes is set by skimp.*use hidden_layer_sizes"),
     ("module__n_features with the MLP", {"module__n_features": 5}, X, y, ValueError, r"module__n_features is set by skimp.*input width from X"),
@@ -89,6 +101,21 @@ def test_fit_rejects(params, X_fit, y_fit, error, match):
     with pytest.raises(error, match=match):
         clf.fit(X_fit, y_fit)
     assert not [k for k in vars(clf) if k.endswith("_")]  # never half-fitted
+
+
+def test_fit_rejects_sample_weight():
+    from sklearn.utils.validation import has_fit_parameter
+
+    clf = fast_clf()
+    with pytest.raises(TypeError, match=r"does not support sample_weight.*np\.repeat.*resample"):
+        clf.fit(X, y, sample_weight=np.ones(len(y)))
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['epochs'\]"):
+        clf.fit(X, y, epochs=3)
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    # sample_weight=None is no weighting; fit declares no sample_weight, so that
+    # meta-estimators such as BaggingClassifier resample rows instead of weighting.
+    assert clf.fit(X, y, sample_weight=None).imp_path_["level"].tolist() == [0, 1, 2]
+    assert not has_fit_parameter(clf, "sample_weight")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

@@ -20,7 +20,7 @@ from skimp.checkpoints import CheckpointStore, run_key
 from tests._helpers import fast_clf
 
 # The callables the cross-process script fits: one set, tested both ways.
-from tests.fit_for_keys import LOOP, ONE_LINE, Scale, Scaler, scale, scaled
+from tests.fit_for_keys import LOOP, ONE_LINE, Centre, Scale, Scaler, scale, scaled, tempered
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tests" / "fit_for_resume.py"
@@ -346,16 +346,22 @@ def differing_settings(case, tmp_path):
         "edited callback class": ([edited(SET_LR, 0.1)()], [edited(SET_LR, 1e-6)()]),
         "edited transform class": (edited(JITTER, 0.5)(), edited(JITTER, 2.0)()),
         "edited optimizer class": (edited(TUNED_SGD, 0.5), edited(TUNED_SGD, 2.0)),
+        "module instances differing in a private attribute": (tempered(0.5), tempered(2.0)),
+        "transforms fitted on other data": (Centre().fit(np.eye(64)),
+                                            Centre().fit(np.eye(64) * 60)),
     }[case]
     name = {"edited callback class": "callbacks",
-            "edited optimizer class": "optimizer"}.get(case, "train_transform")
+            "edited optimizer class": "optimizer",
+            "module instances differing in a private attribute": "module"}.get(
+                case, "train_transform")
     return {name: a}, {name: b}, None
 
 
 @pytest.mark.parametrize("case", [
     "closures", "loop lambdas with a default", "two lambdas on one line", "partials",
     "callable objects", "bound methods", "edited callback class", "edited transform class",
-    "edited optimizer class", "class defined twice in one file", "large tensors"])
+    "edited optimizer class", "class defined twice in one file", "large tensors",
+    "module instances differing in a private attribute", "transforms fitted on other data"])
 def test_settings_that_train_differently_never_share_levels(digits, tmp_path, case):
     a, b, data = differing_settings(case, tmp_path)
     X, y = digits if data is None else data
@@ -395,9 +401,31 @@ def test_equal_settings_share_a_key(digits):
     pairs = [(scaled(0.5), scaled(0.5)), (Scale(0.5), Scale(0.5)),
              (Scaler(0.5).apply, Scaler(0.5).apply),
              (functools.partial(scale, s=0.5), functools.partial(scale, s=0.5)),
-             (edited(JITTER, 0.5)(), edited(JITTER, 0.5)())]
+             (edited(JITTER, 0.5)(), edited(JITTER, 0.5)()),
+             (Centre().fit(np.eye(64)), Centre().fit(np.eye(64))),
+             (tempered(0.5), tempered(0.5))]
     for a, b in pairs:
         assert run_key({"train_transform": a}, X, y) == run_key({"train_transform": b}, X, y)
+
+
+def lazy_net():
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.LazyLinear(16), torch.nn.ReLU(),
+                                   torch.nn.Linear(16, 10))
+
+
+def test_a_lazy_network_instance_resumes(digits, tmp_path):
+    # Its layers hold no values yet, and hook handles numbered by how many
+    # hooks this process has registered: neither may break or move the key.
+    X, y = digits
+    assert run_key({"module": lazy_net()}, X, y) == run_key({"module": lazy_net()}, X, y)
+    ckpt = tmp_path / "ckpt"
+    first = fast_clf(module=lazy_net(), checkpoint_dir=ckpt).fit(X, y)
+    resumed = fast_clf(module=lazy_net(), checkpoint_dir=ckpt).fit(X, y)
+    assert len(list(ckpt.iterdir())) == 1
+    np.testing.assert_array_equal(resumed.imp_path_["fit_time"], first.imp_path_["fit_time"])
+    assert_same_fit(resumed, fast_clf(module=lazy_net()).fit(X, y), X)
 
 
 def test_equal_settings_reuse_levels_across_processes(tmp_path):
@@ -412,7 +440,7 @@ def test_equal_settings_reuse_levels_across_processes(tmp_path):
                        capture_output=True, text=True)
         reports.append(json.loads(out.read_text()))
     first, second = reports
-    assert set(first) == set(second) and len(first) == 12
+    assert set(first) == set(second) and len(first) == 14
     for setting in first:
         assert first[setting]["warnings"] == [], setting
         assert len(first[setting]["keys"]) == 1, setting

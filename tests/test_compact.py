@@ -173,6 +173,14 @@ def test_unsupported_modules_raise_a_clear_type_error(module, hint):
     assert "level_module" in str(info.value)  # the way out
 
 
+@pytest.mark.parametrize("chunk_size", [True, 0, 2.5])
+@pytest.mark.parametrize("build", [compact, compact_mlp, compact_convnet])
+def test_chunk_size_must_be_a_positive_int(build, chunk_size):
+    # Not checked, it failed deep in torch at the first forward pass.
+    with pytest.raises(ValueError, match="'chunk_size' parameter"):
+        build(MLP(4, 3, (8,)), chunk_size=chunk_size)
+
+
 def test_input_module_is_left_alone():
     net = random_ticket([10, 20, 3], 0.1, seed=3)
     before = {k: v.clone() for k, v in net.state_dict().items()}

@@ -27,8 +27,11 @@ the compact layers in :mod:`skimp.compact.layers` and the compact networks
 in :mod:`skimp.compact.nets`.
 """
 
+from numbers import Integral
+
 import torch
 
+from skimp._validation import NotBoolInterval, validate_params
 from skimp.compact._build import CONV_SPARSE_THRESHOLD, build
 from skimp.compact.layers import CompactConv2d, CompactLinear
 from skimp.compact.nets import CompactConvNet, CompactMLP, module_nbytes
@@ -36,7 +39,12 @@ from skimp.compact.nets import CompactConvNet, CompactMLP, module_nbytes
 __all__ = ["compact", "compact_mlp", "compact_convnet", "CompactMLP", "CompactLinear",
            "CompactConvNet", "CompactConv2d", "module_nbytes"]
 
+# Checked when the network is built: the forward pass would fail on it,
+# deep in torch, or split rows one at a time for chunk_size=True.
+_CHUNK_SIZE = {"chunk_size": [NotBoolInterval(Integral, 1, None, closed="left")]}
 
+
+@validate_params(_CHUNK_SIZE, prefer_skip_nested_validation=True)
 @torch.no_grad()
 def compact_mlp(module, *, sparse_threshold=0.25, chunk_size=256):
     """Rebuild a pruned ReLU MLP without its dead units, for fast inference.
@@ -88,6 +96,7 @@ def compact_mlp(module, *, sparse_threshold=0.25, chunk_size=256):
     return build(module, "mlp", sparse_threshold=sparse_threshold, chunk_size=chunk_size)
 
 
+@validate_params(_CHUNK_SIZE, prefer_skip_nested_validation=True)
 @torch.no_grad()
 def compact_convnet(module, *, input_shape=None, sparse_threshold=0.25,
                     conv_sparse_threshold=CONV_SPARSE_THRESHOLD, chunk_size=256):
@@ -172,6 +181,7 @@ def compact_convnet(module, *, input_shape=None, sparse_threshold=0.25,
                  conv_sparse_threshold=conv_sparse_threshold, chunk_size=chunk_size)
 
 
+@validate_params(_CHUNK_SIZE, prefer_skip_nested_validation=True)
 def compact(module, *, input_shape=None, sparse_threshold=0.25,
             conv_sparse_threshold=CONV_SPARSE_THRESHOLD, chunk_size=256):
     """Rebuild a pruned network for fast CPU inference, MLP or convolutional.

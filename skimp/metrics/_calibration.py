@@ -470,16 +470,16 @@ def calibration_report(
         Python floats ``ece``, ``mce``, ``classwise_ece``, ``brier``
         (:func:`brier_score`), ``nll`` (:func:`sklearn.metrics.log_loss` over
         all columns), ``accuracy`` and ``mean_confidence`` (top-label),
-        ``overconfidence`` (their difference), plus ``n_bins`` and
-        ``strategy`` naming the binning behind the binned metrics; with
-        ``smooth=True``, ``smooth_ece`` too.
+        ``overconfidence`` (their difference); with ``smooth=True``,
+        ``smooth_ece`` too. Metrics only: the binning behind the binned
+        metrics is the ``n_bins`` and ``strategy`` passed.
 
     Examples
     --------
     >>> from skimp.metrics import calibration_report
     >>> report = calibration_report([0, 1], [[0.8, 0.2], [0.4, 0.6]], n_bins=5)
-    >>> report["accuracy"], round(report["brier"], 4), report["strategy"]
-    (1.0, 0.2, 'uniform')
+    >>> report["accuracy"], round(report["brier"], 4)
+    (1.0, 0.2)
     """
     y_idx, y_prob = check_inputs(y_true, y_prob, labels)
     confidence, hit = _top_label(y_idx, y_prob)
@@ -494,8 +494,6 @@ def calibration_report(
         "accuracy": float(hit.mean()),
         "mean_confidence": float(confidence.mean()),
         "overconfidence": float(confidence.mean() - hit.mean()),
-        "n_bins": int(n_bins),
-        "strategy": strategy,
     }
     if smooth:
         report["smooth_ece"] = _smooth_error(y_idx, y_prob)
