@@ -19,6 +19,7 @@ import inspect
 import math
 import shutil
 import tempfile
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -28,6 +29,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.validation import check_array
 
+from skimp._data import hold_small_last_batch_warnings
 from skimp.classifier import PrunedNetClassifier
 from skimp.masks import prunable_parameter_names
 from skimp.metrics import expected_calibration_error
@@ -167,16 +169,22 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
     X_test, y_test = _check_test_data(X, y, X_test, y_test)
     first = [(m, s) for m in methods if m != "small_dense" for s in seeds]
     parallel = Parallel(n_jobs=n_jobs, verbose=verbose)
-    rows = dict(zip(first, parallel(
-        delayed(_fit_and_score)(estimator, m, s, X, y, X_test, y_test, metrics)
+    fits = dict(zip(first, parallel(
+        delayed(_fit_and_score_holding)(estimator, m, s, X, y, X_test, y_test, metrics)
         for m, s in first)))
+    rows = {key: r for key, (r, _) in fits.items()}
     if "small_dense" in methods:
         targets = {s: _chosen(rows[("imp", s)])["n_params"] for s in seeds}
         later = parallel(
-            delayed(_fit_and_score)(estimator, "small_dense", s, X, y, X_test, y_test,
-                                    metrics, target=targets[s])
+            delayed(_fit_and_score_holding)(estimator, "small_dense", s, X, y, X_test,
+                                            y_test, metrics, target=targets[s])
             for s in seeds)
-        rows.update({("small_dense", s): r for s, r in zip(seeds, later)})
+        fits.update({("small_dense", s): fit for s, fit in zip(seeds, later)})
+        rows.update({("small_dense", s): r for s, (r, _) in zip(seeds, later)})
+    held = [message for _, messages in fits.values() for message in messages]
+    if held:
+        # Every fit trains on the same rows: once for the call, not once per fit.
+        warnings.warn(held[0], UserWarning, stacklevel=2)
     ordered = [rows[(m, s)] for m in methods for s in seeds]
     keys = (*RESULT_KEYS, *metrics)
     return {key: np.concatenate([np.asarray(r[key]) for r in ordered]) for key in keys}
@@ -260,6 +268,14 @@ def _resizing_parameter(estimator):
         f"default MLP's hidden_layer_sizes or a module class's width parameter "
         f"(as skimp.modules.ConvNet has). Leave small_dense out of methods, or "
         f"give the module class a width parameter.")
+
+
+def _fit_and_score_holding(*args, **kwargs):
+    """``_fit_and_score``, and the small-last-batch warnings it held back."""
+    # Held in the worker too: a joblib process shows its own warnings.
+    with hold_small_last_batch_warnings() as held:
+        rows = _fit_and_score(*args, **kwargs)
+    return rows, held
 
 
 def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, target=None):
