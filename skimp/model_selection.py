@@ -146,6 +146,13 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
         baseline that cannot be built for the estimator's module or
         selection rule.
 
+    Warns
+    -----
+    UserWarning
+        At most once per call, when the fits' last training batch of every
+        epoch holds at most 1/16 of ``batch_size`` rows, as ``fit`` would
+        once per fit.
+
     See Also
     --------
     skimp.plotting.ControlsDisplay : Plots the result.
