@@ -382,7 +382,7 @@ def main(argv=None):
     panels = ["test_accuracy", "test_ece"] + (["kl"] if "kl" in results else [])
     disp = ControlsDisplay.from_results(results, metrics=panels, name=args.setting)
     disp.figure_.tight_layout()
-    disp.figure_.savefig(out, dpi=90)
+    disp.figure_.savefig(out, dpi=90, bbox_inches="tight")  # with the legend outside
     print(f"\nfigure saved to {out}, every row of every fit to {csv}")
     return results
 

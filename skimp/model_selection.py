@@ -17,6 +17,7 @@ differences between methods are paired.
 
 import inspect
 import math
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -26,6 +27,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.validation import check_array
 
+from skimp._data import hold_small_last_batch_warnings
 from skimp.classifier import PrunedNetClassifier
 from skimp.imp import select_level
 from skimp.masks import prunable_parameter_names
@@ -162,6 +164,13 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
         baseline that cannot be built for the estimator's module or
         selection rule.
 
+    Warns
+    -----
+    UserWarning
+        At most once per call, when the fits' last training batch of every
+        epoch holds at most 1/16 of ``batch_size`` rows, as ``fit`` would
+        once per fit.
+
     See Also
     --------
     skimp.plotting.ControlsDisplay : Plots the result.
@@ -187,22 +196,27 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
     first = [(m, s) for m in methods if m not in ("small_dense", *derived) for s in seeds]
     parallel = Parallel(n_jobs=n_jobs, verbose=verbose)
     fits = dict(zip(first, parallel(
-        delayed(_fit_and_score)(estimator, m, s, X, y, X_test, y_test, metrics,
-                                last_epoch=m == "imp" and "imp_last_epoch" in derived)
+        delayed(_fit_and_score_holding)(estimator, m, s, X, y, X_test, y_test, metrics,
+                                        last_epoch=m == "imp" and "imp_last_epoch" in derived)
         for m, s in first)))
-    rows = {key: scored for key, (scored, _) in fits.items()}
+    rows = {key: scored for key, ((scored, _), _) in fits.items()}
     for seed in seeds:
         if "imp_last_epoch" in derived:
-            rows[("imp_last_epoch", seed)] = fits[("imp", seed)][1]
+            rows[("imp_last_epoch", seed)] = fits[("imp", seed)][0][1]
         if "early_stopping" in derived:
             rows[("early_stopping", seed)] = _dense_level(rows[("imp", seed)])
     if "small_dense" in methods:
         targets = {s: _chosen(rows[("imp", s)])["n_params"] for s in seeds}
         later = parallel(
-            delayed(_fit_and_score)(estimator, "small_dense", s, X, y, X_test, y_test,
-                                    metrics, target=targets[s])
+            delayed(_fit_and_score_holding)(estimator, "small_dense", s, X, y, X_test,
+                                            y_test, metrics, target=targets[s])
             for s in seeds)
-        rows.update({("small_dense", s): r for s, (r, _) in zip(seeds, later)})
+        fits.update({("small_dense", s): fit for s, fit in zip(seeds, later)})
+        rows.update({("small_dense", s): r for s, ((r, _), _) in zip(seeds, later)})
+    held = [message for _, messages in fits.values() for message in messages]
+    if held:
+        # Every fit trains on the same rows: once for the call, not once per fit.
+        warnings.warn(held[0], UserWarning, stacklevel=2)
     ordered = [rows[(m, s)] for m in methods for s in seeds]
     keys = (*RESULT_KEYS, *metrics)
     return {key: np.concatenate([np.asarray(r[key]) for r in ordered]) for key in keys}
@@ -325,6 +339,14 @@ def _derivable(estimator, method, methods):
     if method == "imp_last_epoch":
         return estimator.n_iter_no_change is None
     return bool(estimator.early_stopping)
+
+
+def _fit_and_score_holding(*args, **kwargs):
+    """``_fit_and_score``, and the small-last-batch warnings it held back."""
+    # Held in the worker too: a joblib process shows its own warnings.
+    with hold_small_last_batch_warnings() as held:
+        rows = _fit_and_score(*args, **kwargs)
+    return rows, held
 
 
 def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, target=None,

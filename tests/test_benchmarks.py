@@ -12,7 +12,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def run_all(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     for name in ("common", "bench_training", "bench_patience", "bench_compact",
-                 "bench_parallel", "bench_threads", "bench_cost", "run_all"):
+                 "bench_parallel", "bench_threads", "bench_cost", "bench_last_batch", "run_all"):
         sys.modules.pop(name, None)
     import run_all
     return run_all
@@ -44,3 +44,12 @@ def test_cost_estimate_smoke(run_all, capsys):
     assert r["run"] == pytest.approx(18 * r["level"])
     assert r["level"] > 120 * r["per_epoch"]
     assert "extrapolated: one level of 120 epochs" in out
+
+
+def test_last_batch_smoke(run_all, capsys):
+    import bench_last_batch
+
+    table = bench_last_batch.main(["--smoke"])
+    out = capsys.readouterr().out
+    assert list(table) == ["4 rows, drop_last=True", "4 rows", "32 rows"]
+    assert "| 4 rows |" in out

@@ -318,3 +318,28 @@ def test_small_dense_searches_resnet20_in_whole_channels(data):
     small = rows(res, "small_dense")["n_params"][0]
     assert small < imp["n_params"][0]
     assert abs(np.log(small / ticket)) < np.log(2)
+
+
+def test_a_tiny_last_batch_is_announced_once_per_call(data):
+    import warnings
+
+    X, y, X_test, y_test = data
+    # 600 rows, 60 held out: 540 training rows = 8 * 67 + 4, a 4-row last batch
+    # in every fit, 4 in the first call and 4 in the second.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compare_controls(noisy_clf(batch_size=67, max_epochs=1, max_levels=1), X[:600],
+                         y[:600], X_test, y_test, seeds=(0,),
+                         methods=("imp", "random", "early_stopping", "small_dense"))
+        compare_controls(noisy_clf(batch_size=67, max_epochs=1, max_levels=1), X[:600],
+                         y[:600], X_test, y_test, seeds=(0, 1), n_jobs=2,
+                         methods=("imp", "early_stopping"))
+    ours = [w for w in caught if "last training batch" in str(w.message)]
+    assert [str(w.message).split(":")[0] for w in ours] == [
+        "The last training batch of every epoch holds 4 rows, against batch_size=67"] * 2
+    assert {w.filename for w in ours} == {__file__}  # points at the call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # 630 training rows end on 18 rows, a quarter of 68: not worth a word.
+        compare_controls(noisy_clf(batch_size=68, max_epochs=1, max_levels=1), X, y,
+                         X_test, y_test, seeds=(0,), methods=("imp", "early_stopping"))

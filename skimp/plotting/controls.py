@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from skimp.plotting._base import check_matplotlib_support
+from skimp.plotting._base import check_axes, check_matplotlib_support, set_weights_axis
 
 __all__ = ["ControlsDisplay"]
 
@@ -13,13 +13,19 @@ _LABELS = {"test_accuracy": "clean test accuracy", "test_ece": "clean test ECE",
 class ControlsDisplay:
     """Test metrics of IMP, its controls and the dense baselines against weights.
 
-    One panel per metric. Each pruning method (rows with several levels per
-    seed) is a curve of the mean over seeds at each level against the mean
-    remaining weights, with one standard deviation shaded; its
-    validation-chosen tickets are marked with a star at their mean. Each
-    baseline (one row per seed, such as ``early_stopping`` and
-    ``small_dense``) is a marker at its mean weight count, with error bars of
-    one standard deviation in both directions.
+    One panel per metric, with the remaining weights on a log scale that
+    grows to the right (pruning runs right to left, as in every skimp
+    display). Each pruning method (rows with several levels per seed) is a
+    curve of the mean over seeds at each level against the mean remaining
+    weights, with one standard deviation shaded; its validation-chosen
+    tickets are marked with a star at their mean. Each baseline (one row per
+    seed, such as ``early_stopping`` and ``small_dense``) is a marker at its
+    mean, with a vertical error bar of one standard deviation of the metric
+    over seeds. A baseline whose weight count differs between seeds
+    (``small_dense`` is sized on each seed's IMP ticket) also gets a
+    horizontal bar, one standard deviation of its weight count, which its
+    legend entry names. The legend sits right of the last panel, clear of
+    the curves and bands.
 
     It is recommended to build it with :meth:`from_results`. All parameters
     are stored as attributes.
@@ -37,8 +43,8 @@ class ControlsDisplay:
 
     Attributes
     ----------
-    ax_ : ndarray of matplotlib Axes
-        One per metric.
+    ax_ : ndarray of shape (n_metrics,) of matplotlib Axes
+        One per metric, flattened from the axes passed to :meth:`plot`.
     figure_ : matplotlib Figure
     lines_ : dict of str to list of Line2D
         The curve of each pruning method, one line per panel.
@@ -100,9 +106,10 @@ class ControlsDisplay:
 
         Parameters
         ----------
-        ax : sequence of matplotlib Axes, default=None
-            One per metric. If None, a new figure with the panels side by
-            side is created.
+        ax : array-like of matplotlib Axes, default=None
+            One per metric, in any shape (e.g. ``plt.subplots(2, 2)[1]`` for
+            four metrics); it is flattened in row-major order. If None, a
+            new figure with the panels side by side is created.
         name : str, default=None
             Title prefix; if None, the display's ``name``.
 
@@ -115,13 +122,11 @@ class ControlsDisplay:
 
         columns, metrics, order = self._validate()
         if ax is None:
-            _, ax = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.2),
+            # The width beyond the panels holds the legend, right of the last one.
+            _, ax = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics) + 1.8, 4.2),
                                  squeeze=False)
             ax = ax[0]
-        ax = np.atleast_1d(np.asarray(ax, dtype=object))
-        if len(ax) != len(metrics):
-            raise ValueError(f"ax must hold {len(metrics)} axes, one per metric, "
-                             f"got {len(ax)}.")
+        ax = check_axes(ax, len(metrics), "one per metric")
         name = self.name if name is None else name
         self.lines_, self.markers_, self.chosen_markers_ = {}, {}, {}
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -135,12 +140,12 @@ class ControlsDisplay:
                 else:
                     self._draw_baseline(panel, columns, rows, metric, method, color)
         for panel, metric in zip(ax, metrics):
-            panel.set_xscale("log")
-            panel.invert_xaxis()  # pruning runs left to right
-            panel.set_xlabel("remaining prunable weights")
+            set_weights_axis(panel, columns["n_params"])
             panel.set_ylabel(_LABELS.get(metric, metric))
             panel.grid(alpha=0.3)
-        ax[0].legend(fontsize="small")
+        # Outside the last panel: inside, it hid the bands of some curves.
+        ax[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                      borderaxespad=0.0)
         title = "mean ± std over seeds; ★ validation-chosen ticket"
         ax[0].set_title(title if name is None else f"{name}: {title}", fontsize="medium",
                         loc="left")
@@ -168,9 +173,11 @@ class ControlsDisplay:
 
     def _draw_baseline(self, panel, columns, rows, metric, method, color):
         x, values = columns["n_params"][rows].astype(float), columns[metric][rows]
-        marker = panel.errorbar([x.mean()], [values.mean()], xerr=[_std(x)],
+        x_spread = _std(x)
+        label = f"{method} (↔: weights ± std over seeds)" if x_spread else method
+        marker = panel.errorbar([x.mean()], [values.mean()], xerr=[x_spread],
                                 yerr=[_std(values)], fmt="D", markersize=7, color=color,
-                                markeredgecolor="black", capsize=3, label=method)
+                                markeredgecolor="black", capsize=3, label=label)
         self.markers_.setdefault(method, []).append(marker)
 
     @classmethod
@@ -186,8 +193,8 @@ class ControlsDisplay:
             Columns to plot, one panel each.
         name : str, default=None
             Name of the setting, shown in the title.
-        ax : sequence of matplotlib Axes, default=None
-            One per metric; if None, a new figure is created.
+        ax : array-like of matplotlib Axes, default=None
+            One per metric, in any shape; if None, a new figure is created.
 
         Returns
         -------

@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from skimp.metrics import expected_calibration_error
-from skimp.plotting._base import check_matplotlib_support
+from skimp.plotting._base import check_axes, check_matplotlib_support, set_weights_axis
 
 __all__ = ["ImpPathDisplay"]
 
@@ -15,7 +15,8 @@ class ImpPathDisplay:
     """Error and calibration along an iterative magnitude pruning path.
 
     The top panel shows the error (1 - accuracy) of every IMP level against
-    its number of remaining prunable weights, on a log scale, for the
+    its number of remaining prunable weights, on a log scale that grows to
+    the right (pruning runs right to left, as in every skimp display), for the
     training and validation splits of the fit data and, when given, a test
     set; a marker shows the chosen ticket. Under label noise this is the
     "sparse double descent" curve: dense networks memorise the noise, and the
@@ -49,7 +50,7 @@ class ImpPathDisplay:
 
     Attributes
     ----------
-    ax_ : ndarray or tuple of two matplotlib Axes
+    ax_ : ndarray of shape (2,) of matplotlib Axes
         The error axes and the ECE axes, as created or as passed to
         :meth:`plot`.
     figure_ : matplotlib Figure
@@ -138,9 +139,10 @@ class ImpPathDisplay:
 
         Parameters
         ----------
-        ax : pair of matplotlib Axes, default=None
-            Axes for the error panel and the ECE panel. If None, a new figure
-            with two stacked panels sharing the x-axis is created.
+        ax : array-like of two matplotlib Axes, default=None
+            Axes for the error panel and the ECE panel, in that order, in any
+            shape (e.g. ``plt.subplots(1, 2)[1]``). If None, a new figure with
+            two stacked panels sharing the x-axis is created.
         name : str, default=None
             Name prefixed to the legend labels. If None, the display's
             ``name`` is used, and if that is None there is no prefix.
@@ -154,11 +156,10 @@ class ImpPathDisplay:
         import matplotlib.pyplot as plt
 
         x, test = self._validate()
-        if ax is not None and len(ax) != 2:
-            raise ValueError(f"ax must be a pair of axes, got {len(ax)}.")
         own_figure = ax is None
         if own_figure:
             _, ax = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0))
+        ax = check_axes(ax, 2, "a pair: the error panel and the ECE panel")
         err_ax, ece_ax = ax[0], ax[1]
         if name is None:
             name = self.name
@@ -188,24 +189,13 @@ class ImpPathDisplay:
             draw(ece_ax, "test_ece", test["test_ece"], "test", marker=".",
                  color="tab:green")
 
-        fully_pruned = bool(np.any(x == 0))
         for axes, ylabel in ((err_ax, "error"), (ece_ax, "ECE")):
             axes.axvline(x[best], color="gray", linestyle=":", linewidth=1)
-            if fully_pruned:
-                # Weight counts are whole numbers, so the linear part [0, 1]
-                # holds only the fully pruned levels and every other level
-                # sits where a plain log scale would put it.
-                axes.set_xscale("symlog", linthresh=1)
-                # Counts are never negative; the default margin would open a
-                # mirrored negative axis left of 0, so only the right one stays.
-                axes.autoscale_view()
-                axes.set_xlim(-0.2, axes.get_xlim()[1])
-            else:
-                axes.set_xscale("log")
+            # The shared x axis of a new figure is labelled once, at the bottom.
+            fully_pruned = set_weights_axis(axes, x,
+                                            label=not (own_figure and axes is err_ax))
             axes.set_ylabel(ylabel)
             axes.legend()
-            if not (own_figure and axes is err_ax):
-                axes.set_xlabel("remaining weights")
 
         self.zero_note_ = None
         if fully_pruned:
@@ -235,9 +225,9 @@ class ImpPathDisplay:
             computed with ``estimator.staged_predict_proba``.
         y_test : array-like of shape (n_samples,), default=None
             Labels of ``X_test``, taken from ``estimator.classes_``.
-        ax : pair of matplotlib Axes, default=None
-            Axes for the error and ECE panels. If None, a new figure is
-            created.
+        ax : array-like of two matplotlib Axes, default=None
+            Axes for the error and ECE panels, in that order. If None, a new
+            figure is created.
         name : str, default=None
             Name prefixed to the legend labels. If None, no prefix.
 

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from skimp.metrics import expected_calibration_error  # noqa: E402
 from skimp.plotting import ImpPathDisplay  # noqa: E402
+from tests.plotting._helpers import widest_unlabelled_stretch  # noqa: E402
 
 # -- ImpPathDisplay -------------------------------------------------------
 
@@ -38,7 +39,7 @@ def test_imp_path_lines_without_test(fitted):
         assert lo < hi
     assert err_ax.get_ylabel() == "error"
     assert ece_ax.get_ylabel() == "ECE"
-    assert ece_ax.get_xlabel() == "remaining weights"
+    assert ece_ax.get_xlabel().startswith("remaining prunable weights")
 
     best = clf.best_level_
     assert disp.best_marker_.axes is err_ax
@@ -78,7 +79,7 @@ def test_imp_path_user_axes_and_constructor(fitted):
     assert "test" in disp.lines_ and "test_ece" not in disp.lines_
     np.testing.assert_allclose(disp.lines_["test"].get_ydata(), test_error)
     assert disp.lines_["val"].get_label() == "mine: validation"
-    assert axes[0].get_xlabel() == "remaining weights"
+    assert axes[0].get_xlabel().startswith("remaining prunable weights")
 
 
 def _path(n_params):
@@ -144,3 +145,29 @@ def test_imp_path_needs_both_test_arrays(fitted):
     clf, X, _ = fitted
     with pytest.raises(ValueError, match="both"):
         ImpPathDisplay.from_estimator(clf, X)
+
+
+def test_imp_path_one_axes_is_refused_with_the_fix(fitted):
+    clf, _, _ = fitted
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match=r"2 matplotlib Axes, a pair: the error panel and "
+                                         r"the ECE panel, got 1; pass e.g. plt.subplots"):
+        ImpPathDisplay.from_estimator(clf, ax=ax)
+
+
+def test_imp_path_takes_a_2d_array_of_axes(fitted):
+    clf, _, _ = fitted
+    _, axes = plt.subplots(2, 1, squeeze=False)
+    disp = ImpPathDisplay.from_estimator(clf, ax=axes)
+    assert disp.lines_["val"].axes is axes[0, 0]
+    assert disp.lines_["val_ece"].axes is axes[1, 0]
+
+
+def test_imp_path_labels_the_sparse_end():
+    # Three decades, as in the landing figure: 100,000 down to about 200 weights.
+    disp = ImpPathDisplay(_path((1e5 * 0.13 ** np.arange(4)).astype(int)),
+                          best_level=1).plot()
+    disp.figure_.canvas.draw()
+    ece_ax = disp.ax_[1]
+    # No fifth of the axis goes without a label: the sparse end neither.
+    assert widest_unlabelled_stretch(ece_ax) <= 1 / 5
