@@ -36,6 +36,8 @@ autosummary_generate = True
 # Pages as scikit-learn's: a class page documents every public method, a
 # page's title is the object's name (its module is the page above it).
 templates_path = ["_templates"]
+# The page's contents list a class's methods as fit(), not Class.fit().
+toc_object_entries_show_parents = "hide"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 # Inherited sklearn and skorch docstrings link to their own docs labels and
@@ -123,7 +125,9 @@ FOREIGN_BASES = ("torch", "skorch")
 
 
 def _skip_torch_and_skorch_members(app, what, name, obj, skip, options):
-    if what != "class":
+    # autodoc asks about a class's members with what="class", autosummary's
+    # page generator with the member's own type ("method", "property").
+    if what == "module":
         return None
     module = getattr(getattr(obj, "fget", obj), "__module__", None) or ""
     return True if module.split(".")[0] in FOREIGN_BASES else None

@@ -347,8 +347,18 @@ def test_every_public_method_has_an_entry_on_its_class_page(site):
         for home, page in zip(homes, pages):
             if page.is_file():
                 ids = parse(page).ids
-                missing += [f"{home}.{method}" for method in public_methods(cls)
+                methods = public_methods(cls)
+                missing += [f"{home}.{method}" for method in methods
                             if f"{home}.{method}" not in ids]
+                # The Methods table: one row per method, each linking its entry.
+                table = re.search(r'<table class="[^"]*autosummary[^"]*">(.*?)</table>',
+                                  page.read_text(encoding="utf-8"), flags=re.S)
+                rows = (table.group(1) if table else "").split("<tr")[1:]
+                # A row's first link is its method's; the summary may link more.
+                linked = {unquote(urlsplit(ref.group(1)).fragment)
+                          for ref in (re.search(r'href="([^"]+)"', row) for row in rows) if ref}
+                assert (len(rows), linked) == (
+                    len(methods), {f"{home}.{m}" for m in methods}), home
     assert not without_page, f"classes without a page: {without_page}"
     assert not missing, f"methods without an entry on their class page: {sorted(missing)}"
     estimator = parse(html_dir / "generated" / "skimp.PrunedNetClassifier.html").ids
