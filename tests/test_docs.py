@@ -436,3 +436,34 @@ def test_the_docs_say_what_the_code_does():
     assert "CompactConvNet" in guide
     assert "drawn by `noise_model`" in guide
     assert "drawn by ``noise_model``" in PrunedNetClassifier.__doc__
+
+
+def test_the_docs_state_the_thread_default_the_estimator_has():
+    """Issue 22, item 19: results.md called ``n_threads=1`` the estimator's
+    default, which is ``"auto"``."""
+    from skimp import PrunedNetClassifier
+
+    default = f"n_threads={PrunedNetClassifier().get_params()['n_threads']!r}".replace("'", '"')
+    stated = []
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
+        flat = " ".join(page.read_text().split())
+        stated += [(page.name, m) for m in re.findall(
+            r"`(n_threads=[^`]+)`[^.`]*\(the estimator's default\)", flat)]
+        stated += [(page.name, m) for m in re.findall(
+            r"estimator's default,? `(n_threads=[^`]+)`", flat)]
+    assert stated, "results.md no longer says which thread count its fits used"
+    assert all(value == default for _, value in stated), (default, stated)
+
+
+def test_the_landing_page_install_block_runs_from_a_clone():
+    """Issue 22, item 19: the landing page's install block started from a
+    wheel the newcomer does not have; every file it names must be in the
+    repository, as the README's are."""
+    index = (DOCS / "index.md").read_text()
+    block = re.search(r"## Install\n.*?```bash\n(.*?)```", index, flags=re.S).group(1)
+    assert "bash scripts/install.sh" in block
+    named = [re.sub(r"\[.*\]$", "", token.strip("\"'"))
+             for token in block.split() if re.search(r"\.(py|sh|whl)\b", token)]
+    assert named
+    for token in named:
+        assert (DOCS.parent / token).is_file(), f"the install block names {token}"
