@@ -33,10 +33,16 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 # them); sphinx-gallery reads it, Sphinx must not take it for pages.
 exclude_patterns = ["_build", "_gallery_src", "sphinxext"]
 autosummary_generate = True
+# Pages as scikit-learn's: a class page documents every public method, a
+# page's title is the object's name (its module is the page above it).
+templates_path = ["_templates"]
+# The page's contents list a class's methods as fit(), not Class.fit().
+toc_object_entries_show_parents = "hide"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-# Inherited sklearn and skorch docstrings link to their own docs labels.
-suppress_warnings = ["myst.header", "ref.ref"]
+# Inherited sklearn and skorch docstrings link to their own docs labels and
+# glossary terms (set_score_request: "meta-estimator").
+suppress_warnings = ["myst.header", "ref.ref", "ref.term"]
 myst_heading_anchors = 3
 
 # -- The examples gallery -------------------------------------------------
@@ -111,5 +117,22 @@ def _keep_short_cells_whole(app, doctree):
             entry["classes"].append("skimp-nowrap")
 
 
+# -- Class pages ------------------------------------------------------------
+# A class page documents the methods skimp and scikit-learn give the class.
+# The networks and MaskedNet also inherit dozens of methods from torch's
+# nn.Module and skorch's nets; PyTorch and skorch document those.
+FOREIGN_BASES = ("torch", "skorch")
+
+
+def _skip_torch_and_skorch_members(app, what, name, obj, skip, options):
+    # autodoc asks about a class's members with what="class", autosummary's
+    # page generator with the member's own type ("method", "property").
+    if what == "module":
+        return None
+    module = getattr(getattr(obj, "fget", obj), "__module__", None) or ""
+    return True if module.split(".")[0] in FOREIGN_BASES else None
+
+
 def setup(app):
     app.connect("doctree-read", _keep_short_cells_whole)
+    app.connect("autodoc-skip-member", _skip_torch_and_skorch_members)

@@ -11,9 +11,12 @@ cd "$(dirname "$0")/.."
 export MPLBACKEND=Agg
 OUT=${SKIMP_FIGURES:-docs/_static}  # where the figures go
 mkdir -p "$OUT"
-ALL=(sparse_double_descent width_convergence teacher_student noise_width_grid
-     calibration_baselines cnn_fashion_mnist)
+# Output names: examples/plot_NAME.py, or examples/NAME.py (the main demo).
+ALL=(demo_mnist1d sparse_double_descent width_convergence teacher_student
+     noise_width_grid calibration_baselines cnn_fashion_mnist)
 for name in "${@:-${ALL[@]}}"; do
-    echo "== examples/plot_$name.py -> $OUT/$name.png"
-    .venv/bin/python "examples/plot_$name.py" --out "$OUT/$name.png" | tee "$OUT/$name.txt"
+    script="examples/plot_$name.py"
+    [ -f "$script" ] || script="examples/$name.py"
+    echo "== $script -> $OUT/$name.png"
+    .venv/bin/python "$script" --out "$OUT/$name.png" | tee "$OUT/$name.txt"
 done

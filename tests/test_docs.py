@@ -6,6 +6,7 @@ import ast
 import html
 import importlib
 import importlib.util
+import inspect
 import re
 import subprocess
 import sys
@@ -184,8 +185,8 @@ def test_every_example_has_a_page_with_its_outputs(site, script):
         elif path.suffix == ".csv":
             assert any(Path(unquote(urlsplit(ref).path)).name == path.name for ref in page.refs), (
                 f"{page_path.name} does not link {path.name}")
-    # Examples without a committed figure (demo_mnist1d, cifar10_resnet20 so
-    # far) still get a page, which says so.
+    # Examples without a committed figure (cifar10_resnet20 so far) still
+    # get a page, which says so.
     if not any(p.suffix == ".png" for p in outputs):
         assert "No output of" in text
 
@@ -266,14 +267,134 @@ def test_gallery_source_changes_only_the_docstring(tmp_path):
         gallery.gallery_source(tmp_path / "bare.py", [], static)
 
 
+def api_reference_names():
+    """Every name the API pages list: autosummary entries, data entries and
+    double-backquoted names, qualified by the page's current module."""
+    listed = set()
+    for page in [DOCS / "api.rst", *sorted((DOCS / "api").glob("*.rst"))]:
+        module = "skimp"
+        for line in page.read_text().splitlines():
+            current = re.match(r"\.\. currentmodule:: skimp\.?([\w.]*)$", line)
+            if current:
+                module = current.group(1)
+                continue
+            entry = re.match(r"^\s+(~?[\w.]+)$", line) or re.match(
+                r"^\.\. (?:py:data|autodata):: ([\w.]+)$", line)
+            names = [entry.group(1)] if entry else []
+            names += re.findall(r"``([\w.]+)``", line)
+            for name in names:
+                listed.add(name)
+                if module:
+                    listed.add(f"{module}.{name}")
+    return listed
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_every_public_name_is_in_the_api_reference(name):
-    api = (DOCS / "api.rst").read_text()
-    listed = set(re.findall(r"^\s+([\w.]+)$", api, flags=re.M))
-    listed |= set(re.findall(r"``([\w.]+)``", api))
+    listed = api_reference_names()
     module = importlib.import_module(f"skimp.{name}")
     missing = [f"{name}.{obj}" for obj in module.__all__ if f"{name}.{obj}" not in listed]
-    assert not missing, f"add these to docs/api.rst: {missing}"
+    assert not missing, f"add these to the API pages (docs/api/*.rst): {missing}"
+
+
+# Methods that torch's nn.Module and skorch's nets give skimp's networks and
+# MaskedNet are documented by PyTorch and skorch (docs/conf.py skips them).
+FOREIGN_BASES = ("torch", "skorch")
+
+
+def public_methods(cls):
+    """The public methods of ``cls``, inherited ones included, that skimp or
+    scikit-learn define."""
+    methods = []
+    for name in dir(cls):
+        value = getattr(cls, name, None)
+        if name.startswith("_") or not inspect.isroutine(value):
+            continue
+        if (getattr(value, "__module__", None) or "").split(".")[0] not in FOREIGN_BASES:
+            methods.append(name)
+    return methods
+
+
+def public_classes():
+    """``(module, name, class)`` for every class in ``skimp.__all__`` and the
+    ``__all__`` of every module of the API reference."""
+    found = []
+    for module_name in ["skimp", *(f"skimp.{m}" for m in MODULES)]:
+        module = importlib.import_module(module_name)
+        found += [(module_name, name, getattr(module, name)) for name in module.__all__
+                  if inspect.isclass(getattr(module, name))]
+    return found
+
+
+def test_every_public_method_has_an_entry_on_its_class_page(site):
+    """Issue 22, item 14: a class page documents every public method, with an
+    entry (an HTML id) of its own, not only a line in a summary table."""
+    html_dir, _ = site
+    classes = public_classes()
+    checked = {cls for _, _, cls in classes}
+    # The estimator and the displays at least; the method lists come from
+    # the classes, so new parameters' methods are checked as they appear.
+    assert {"PrunedNetClassifier", "ImpPathDisplay", "ReliabilityDisplay",
+            "ConnectivityDisplay", "ControlsDisplay"} <= {c.__name__ for c in checked}
+    missing, without_page = [], []
+    for cls in checked:
+        homes = [f"{m}.{n}" for m, n, c in classes if c is cls]
+        pages = [html_dir / "generated" / f"{home}.html" for home in homes]
+        # A class exported by two modules (imp.LevelState is
+        # checkpoints.LevelState) has one page, under one of them.
+        if not any(page.is_file() for page in pages):
+            without_page.append(homes)
+        for home, page in zip(homes, pages):
+            if page.is_file():
+                ids = parse(page).ids
+                methods = public_methods(cls)
+                missing += [f"{home}.{method}" for method in methods
+                            if f"{home}.{method}" not in ids]
+                # The Methods table: one row per method, each linking its entry.
+                table = re.search(r'<table class="[^"]*autosummary[^"]*">(.*?)</table>',
+                                  page.read_text(encoding="utf-8"), flags=re.S)
+                rows = (table.group(1) if table else "").split("<tr")[1:]
+                # A row's first link is its method's; the summary may link more.
+                linked = {unquote(urlsplit(ref.group(1)).fragment)
+                          for ref in (re.search(r'href="([^"]+)"', row) for row in rows) if ref}
+                assert (len(rows), linked) == (
+                    len(methods), {f"{home}.{m}" for m in methods}), home
+    assert not without_page, f"classes without a page: {without_page}"
+    assert not missing, f"methods without an entry on their class page: {sorted(missing)}"
+    estimator = parse(html_dir / "generated" / "skimp.PrunedNetClassifier.html").ids
+    for method in ("fit", "predict_proba", "staged_predict_proba", "level_module",
+                   "compact_module", "calibration_report", "get_params", "score"):
+        assert f"skimp.PrunedNetClassifier.{method}" in estimator
+
+
+def test_the_api_reference_puts_internals_apart(site):
+    """The public API lists no training-loop internals: not in the tables of
+    its module pages, not in the contents of the API reference, which links
+    the developer API as one page of its own."""
+    html_dir, _ = site
+    developer = {f"skimp.{m}.{n}" for m in ("imp", "training", "checkpoints")
+                 for n in importlib.import_module(f"skimp.{m}").__all__}
+
+    def listed(page, pattern):
+        found = set()
+        for block in re.findall(pattern, page.read_text(encoding="utf-8"), flags=re.S):
+            content = _Page()
+            content.feed(block)
+            found |= {Path(urlsplit(ref).path).stem for ref in content.refs}
+        return found
+
+    tables = r'<table class="[^"]*autosummary[^"]*">(.*?)</table>'
+    for page in sorted((html_dir / "api").glob("*.html")):
+        shown = listed(page, tables)
+        assert shown, f"{page.name} lists no object"
+        if page.stem != "developer":
+            assert not shown & developer, (page.name, sorted(shown & developer))
+    contents = listed(html_dir / "api.html", r'<div class="toctree-wrapper compound">(.*?)</div>')
+    assert "skimp.PrunedNetClassifier" in contents and "developer" in contents
+    assert not contents & developer, sorted(contents & developer)
+    scorers = page_text(html_dir / "api" / "metrics.html")
+    for scorer in ("ece_scorer", "mce_scorer", "classwise_ece_scorer", "brier_scorer"):
+        assert scorer in scorers
 
 
 def test_every_referenced_image_exists():
@@ -315,3 +436,34 @@ def test_the_docs_say_what_the_code_does():
     assert "CompactConvNet" in guide
     assert "drawn by `noise_model`" in guide
     assert "drawn by ``noise_model``" in PrunedNetClassifier.__doc__
+
+
+def test_the_docs_state_the_thread_default_the_estimator_has():
+    """Issue 22, item 19: results.md called ``n_threads=1`` the estimator's
+    default, which is ``"auto"``."""
+    from skimp import PrunedNetClassifier
+
+    default = f"n_threads={PrunedNetClassifier().get_params()['n_threads']!r}".replace("'", '"')
+    stated = []
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
+        flat = " ".join(page.read_text().split())
+        stated += [(page.name, m) for m in re.findall(
+            r"`(n_threads=[^`]+)`[^.`]*\(the estimator's default\)", flat)]
+        stated += [(page.name, m) for m in re.findall(
+            r"estimator's default,? `(n_threads=[^`]+)`", flat)]
+    assert stated, "results.md no longer says which thread count its fits used"
+    assert all(value == default for _, value in stated), (default, stated)
+
+
+def test_the_landing_page_install_block_runs_from_a_clone():
+    """Issue 22, item 19: the landing page's install block started from a
+    wheel the newcomer does not have; every file it names must be in the
+    repository, as the README's are."""
+    index = (DOCS / "index.md").read_text()
+    block = re.search(r"## Install\n.*?```bash\n(.*?)```", index, flags=re.S).group(1)
+    assert "bash scripts/install.sh" in block
+    named = [re.sub(r"\[.*\]$", "", token.strip("\"'"))
+             for token in block.split() if re.search(r"\.(py|sh|whl)\b", token)]
+    assert named
+    for token in named:
+        assert (DOCS.parent / token).is_file(), f"the install block names {token}"

@@ -16,18 +16,25 @@ def run_example(name, argv):
     return module.main(argv)
 
 
-def test_demo_mnist1d_smoke(capsys):
+def test_demo_mnist1d_smoke(tmp_path, capsys):
     pytest.importorskip("mnist1d")
-    clf = run_example("demo_mnist1d", ["--smoke"])
+    out_png = tmp_path / "demo.png"
+    clf = run_example("demo_mnist1d", ["--smoke", "--out", str(out_png)])
     out = capsys.readouterr().out
     assert "dense (level 0)" in out and f"ticket (level {clf.best_level_})" in out
     assert "ECE" in out and "NLL" in out and "fit wall time" in out
+    # The gallery shows the IMP path's figure (issue 22, item 16).
+    assert out.rstrip().endswith(f"figure saved to {out_png}")
+    assert out_png.stat().st_size > 10_000
 
 
-def test_demo_mnist1d_seeds_smoke(capsys):
+def test_demo_mnist1d_seeds_smoke(tmp_path, capsys):
     pytest.importorskip("mnist1d")
-    rows = run_example("demo_mnist1d", ["--smoke", "--seeds", "0", "1"])
+    out_png = tmp_path / "demo.png"
+    rows = run_example("demo_mnist1d", ["--smoke", "--seeds", "0", "1", "--out", str(out_png)])
     out = capsys.readouterr().out
+    # One figure, of the first seed.
+    assert out.count("figure saved to") == 1 and out_png.stat().st_size > 10_000
     assert [row["seed"] for row in rows] == [0, 1]
     for row in rows:
         assert f"{row['dense_acc']:.4f} | {row['ticket_acc']:.4f}" in out
