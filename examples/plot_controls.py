@@ -113,7 +113,9 @@ def _fashion(n_fit, n_test, seed, smoke, images=False):
                                                 random_state=seed)
         side = 8
     else:
-        X, _, y, _ = train_test_split(X, y, train_size=n_fit, stratify=y, random_state=seed)
+        if n_fit < len(X):
+            X, _, y, _ = train_test_split(X, y, train_size=n_fit, stratify=y,
+                                          random_state=seed)
         X_test, y_test = X_test[:n_test], y_test[:n_test]
         side = 28
     if images:
