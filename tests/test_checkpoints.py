@@ -99,15 +99,21 @@ def test_checkpoint_dir_needs_int_random_state(digits, tmp_path):
         fast_clf(random_state=None, checkpoint_dir=tmp_path).fit(X, y)
 
 
-def test_resume_after_sigkill(tmp_path):
-    """Kill a real fit with SIGKILL mid-run, start it again, compare."""
+@pytest.mark.parametrize("mode", ["last", "early"])
+def test_resume_after_sigkill(tmp_path, mode):
+    """Kill a real fit with SIGKILL mid-run, start it again, compare.
+
+    ``early``: early_stopping with n_iter_no_change, whose levels end early
+    and prune weights other than the kept ones.
+    """
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    full = subprocess.run([sys.executable, SCRIPT, tmp_path / "full", tmp_path / "full.npy"],
-                          env=env, check=True, capture_output=True, text=True)
+    extra = ["6", mode]
+    full = subprocess.run([sys.executable, SCRIPT, tmp_path / "full", tmp_path / "full.npy",
+                           *extra], env=env, check=True, capture_output=True, text=True)
 
     ckpt = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, SCRIPT, ckpt, tmp_path / "never.npy"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, SCRIPT, ckpt, tmp_path / "never.npy", *extra],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     start = time.perf_counter()
     while not list(ckpt.glob("*/level_003.json")):
         assert proc.poll() is None, "the fit ended before it could be killed"
@@ -118,7 +124,7 @@ def test_resume_after_sigkill(tmp_path):
     kill_time = time.perf_counter() - start
     assert not (tmp_path / "never.npy").exists()
 
-    resumed = subprocess.run([sys.executable, SCRIPT, ckpt, tmp_path / "resumed.npy"],
+    resumed = subprocess.run([sys.executable, SCRIPT, ckpt, tmp_path / "resumed.npy", *extra],
                              env=env, check=True, capture_output=True, text=True)
     resumed_line = next(line for line in resumed.stdout.splitlines()
                         if line.startswith("resumed from"))
@@ -166,14 +172,30 @@ def assert_same_fit(fitted, reference, X):
     dict(max_levels=4, patience=1),
     dict(max_levels=3, patience=1, selection="loss"),
     dict(max_levels=4, patience=2, selection=lambda p: int(p["level"][np.argmin(p["train_loss"])])),
-], ids=["max_levels=1", "max_levels=0", "patience", "patience+loss", "patience+callable"])
+    dict(max_levels=4, early_stopping=True),
+    dict(max_levels=4, early_stopping=True, n_iter_no_change=1, selection="loss"),
+], ids=["max_levels=1", "max_levels=0", "patience", "patience+loss", "patience+callable",
+        "early_stopping", "n_iter_no_change+loss"])
 def test_resume_runs_only_the_levels_a_plain_fit_runs(digits, tmp_path, params):
     X, y = digits
-    fast_clf(max_levels=4, label_noise=0.2, checkpoint_dir=tmp_path).fit(X, y)
+    early = {k: v for k, v in params.items()
+             if k in ("early_stopping", "n_iter_no_change", "selection")} if params.get(
+        "early_stopping") else {}
+    stored = fast_clf(max_levels=4, label_noise=0.2, checkpoint_dir=tmp_path, max_epochs=6,
+                      **early).fit(X, y)
     assert len(list(next(tmp_path.iterdir()).glob("level_*.json"))) == 5
-    plain = fast_clf(label_noise=0.2, **params).fit(X, y)
-    resumed = fast_clf(label_noise=0.2, checkpoint_dir=tmp_path, **params).fit(X, y)
+    plain = fast_clf(label_noise=0.2, max_epochs=6, **params).fit(X, y)
+    resumed = fast_clf(label_noise=0.2, checkpoint_dir=tmp_path, max_epochs=6,
+                       **params).fit(X, y)
     assert_same_fit(resumed, plain, X)
+    # The levels were loaded, not trained again: their recorded fit times.
+    n = len(resumed.imp_path_["level"])
+    np.testing.assert_array_equal(resumed.imp_path_["fit_time"], stored.imp_path_["fit_time"][:n])
+    if params.get("early_stopping"):
+        # The last-epoch weights come back too.
+        for a, b in zip(resumed.staged_predict_proba(X, epoch="last"),
+                        plain.staged_predict_proba(X, epoch="last")):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_patience_cuts_the_stored_path_short(digits, tmp_path):
@@ -505,3 +527,20 @@ def test_a_grid_of_lambdas_on_one_line_can_share_one_checkpoint_dir(digits, tmp_
         np.testing.assert_array_equal(shared.cv_results_[key], plain.cv_results_[key])
     # One folder per setting and fold, and one for the refit.
     assert len(list(tmp_path.iterdir())) == 5
+
+
+def test_a_resumed_early_stopped_run_prunes_the_last_weights_of_the_stored_levels(
+        digits, tmp_path):
+    # Levels 0-2 come from the store, levels 3-4 are trained after it: they
+    # must prune level 2's last weights, not the kept ones, as a plain fit does.
+    X, y = digits
+    params = dict(label_noise=0.2, max_epochs=8, early_stopping=True, n_iter_no_change=1)
+    short = fast_clf(max_levels=2, checkpoint_dir=tmp_path, **params).fit(X, y)
+    assert (short.imp_path_["epoch"] < short.imp_path_["n_epochs"]).any()
+    longer = fast_clf(max_levels=4, checkpoint_dir=tmp_path, **params).fit(X, y)
+    np.testing.assert_array_equal(longer.imp_path_["fit_time"][:3], short.imp_path_["fit_time"])
+    direct = fast_clf(max_levels=4, **params).fit(X, y)
+    for epoch in ("kept", "last"):
+        for a, b in zip(longer.staged_predict_proba(X, epoch=epoch),
+                        direct.staged_predict_proba(X, epoch=epoch)):
+            np.testing.assert_array_equal(a, b)
