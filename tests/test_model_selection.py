@@ -282,15 +282,24 @@ def test_loss_rule_baselines_survive_a_class_missing_from_the_noisy_validation_r
     assert np.isfinite(res["val_loss"]).all() and res["chosen"].sum() == 3
 
 
-def test_user_callbacks_may_use_any_name(data):
-    from skorch.callbacks import EpochScoring, PassthroughScoring
+def test_user_callbacks_may_use_any_name_and_keep_the_epochs(data, tmp_path):
+    from skorch.callbacks import Checkpoint, EpochScoring, PassthroughScoring
 
+    methods = ("imp", "early_stopping", "small_dense")
+    plain = compare_controls(noisy_clf(max_levels=1), *data, methods=methods, seeds=(0,))
+    # A user's Checkpoint writes the history's event_cp, which the old
+    # baselines read their kept epoch from.
     callbacks = [("best_epoch", PassthroughScoring("train_loss", on_train=True)),
                  ("valid_acc", EpochScoring("accuracy", lower_is_better=False,
-                                            name="valid_acc"))]
+                                            name="valid_acc")),
+                 ("cp", Checkpoint(monitor="train_loss_best", dirname=str(tmp_path),
+                                   f_params=None, f_optimizer=None, f_criterion=None,
+                                   f_history=None))]
     res = compare_controls(noisy_clf(max_levels=1, callbacks=callbacks), *data,
-                           methods=("imp", "early_stopping", "small_dense"), seeds=(0,))
+                           methods=methods, seeds=(0,))
     assert res["chosen"].sum() == 3
+    assert res["epochs"].tolist() == plain["epochs"].tolist()
+    assert res["test_accuracy"].tolist() == plain["test_accuracy"].tolist()
 
 
 def test_baselines_reuse_the_estimators_checkpoints(data, tmp_path):
