@@ -53,3 +53,14 @@ def test_last_batch_smoke(run_all, capsys):
     out = capsys.readouterr().out
     assert list(table) == ["4 rows, drop_last=True", "4 rows", "32 rows"]
     assert "| 4 rows |" in out
+
+
+def test_progress_smoke(run_all, capsys):
+    import bench_progress
+
+    bench_progress.main(["--smoke"])
+    out = capsys.readouterr().out
+    # One row per level but the last, each with the printed and the true time left.
+    rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert len(rows) == 3
+    assert "estimate after level 0" in out and "first line printed" in out
