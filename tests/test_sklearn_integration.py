@@ -61,3 +61,21 @@ def test_calibration_display_on_binary(binary):
     display = CalibrationDisplay.from_estimator(clf, X, y, n_bins=5)
     assert display.prob_pred.shape == display.prob_true.shape
     assert display.estimator_name == "PrunedNetClassifier"
+
+
+def test_grid_search_over_early_stopping(digits):
+    X, y = digits
+    grid = GridSearchCV(
+        fast_clf(max_epochs=6, label_noise=0.2),
+        {"early_stopping": [False, True], "n_iter_no_change": [None, 2]},
+        cv=2, error_score="raise")
+    with pytest.raises(ValueError, match="n_iter_no_change=2 needs early_stopping=True"):
+        grid.fit(X, y)
+    grid = GridSearchCV(
+        fast_clf(max_epochs=6, label_noise=0.2),
+        [{"early_stopping": [False]}, {"early_stopping": [True], "n_iter_no_change": [None, 2]}],
+        cv=2).fit(X, y)
+    assert len(grid.cv_results_["params"]) == 3
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
+    best = grid.best_estimator_
+    assert best.best_epoch_ == best.imp_path_["epoch"][best.best_level_]
