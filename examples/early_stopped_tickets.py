@@ -1,0 +1,145 @@
+"""Early-stopped tickets: which of one fit's three answers should you take?
+
+With ``early_stopping=True`` one IMP fit per seed gives three answers, each
+chosen on the same noisy validation rows:
+
+* ``imp_last_epoch``: the last-epoch ticket, IMP as the papers run it;
+* ``early_stopping``: the dense net stopped early (the fit's level 0);
+* ``imp``: the early-stopped ticket, the best (level, epoch) the fit saw.
+
+This script reads what ``scripts/run_early_stopping_study.sh`` wrote
+(``docs/_static/early_stopping_SETTING*.csv``, from
+``examples/plot_controls.py --early-stopping``; it fits nothing) and prints,
+per setting:
+
+* the three answers per seed: weights, kept epoch, test accuracy, ECE and
+  log-loss on clean labels;
+* their mean ± std over seeds, and the paired differences (early-stopped
+  ticket minus each other answer) with ``plot_controls``' verdict rule;
+* the epochs trained and the wall time of the fit, and with
+  ``n_iter_no_change`` (the ``_n5`` files) what cutting levels short saves.
+
+Then it applies the rule that decides ``early_stopping``'s default: in every
+setting, the early-stopped ticket's mean accuracy is at most 1.5 points below
+the better of the other two, and its mean ECE at most 0.05 above the
+last-epoch ticket's.
+
+Run::
+
+    python examples/early_stopped_tickets.py              # every setting found
+    python examples/early_stopped_tickets.py --markdown   # tables for docs/results.md
+"""
+
+import argparse
+import glob
+import os
+
+import pandas as pd
+from plot_controls import _markdown, _mean_std, _verdict
+
+RULES = {"imp_last_epoch": "IMP, last epoch", "early_stopping": "dense, stopped early",
+         "imp": "IMP, early-stopped"}
+METRICS = ["test_accuracy", "test_ece", "test_log_loss"]
+ACCURACY_MARGIN, ECE_MARGIN = 0.015, 0.05
+
+
+def load(path):
+    """The validation-chosen rows of the three answers, and each fit's cost."""
+    rows = pd.read_csv(path)
+    fits = rows[rows.method == "imp"].groupby("seed").agg(
+        epochs_trained=("n_epochs", "sum"), fit_time=("fit_time", "first"))
+    chosen = rows[(rows.chosen == 1) & rows.method.isin(RULES)]
+    return chosen, fits
+
+
+def per_seed(chosen):
+    order = {method: i for i, method in enumerate(RULES)}
+    table = chosen.assign(rule=chosen.method.map(RULES), order=chosen.method.map(order))
+    table = table.sort_values(["seed", "order"])
+    table = table[["seed", "rule", "level", "n_params", "epochs", *METRICS]]
+    return table.round({m: 3 for m in METRICS})
+
+
+def summary(chosen):
+    rows = []
+    for method, label in RULES.items():
+        runs = chosen[chosen.method == method]
+        rows.append({"answer": label, "weights": f"{runs.n_params.mean():,.0f}",
+                     "epoch": f"{runs.epochs.mean():.0f}",
+                     **{m: _mean_std(runs[m]) for m in METRICS}})
+    return pd.DataFrame(rows)
+
+
+def paired(chosen):
+    by = chosen.set_index(["method", "seed"])
+    ticket = by.loc["imp"]
+    rows = []
+    for method in ("imp_last_epoch", "early_stopping"):
+        other = by.loc[method]
+        row = {"early-stopped ticket minus": RULES[method]}
+        for metric in METRICS:
+            diff = ticket[metric] - other.loc[ticket.index, metric]
+            verdict = _verdict(diff, metric.endswith("accuracy")).replace("IMP", "ticket")
+            row[metric] = f"{_mean_std(diff, signed=True)} ({verdict})"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def decide(chosen):
+    """The default rule's two margins for one setting, and whether they hold."""
+    mean = chosen.groupby("method")[["test_accuracy", "test_ece"]].mean()
+    best_other = max(mean.loc["imp_last_epoch", "test_accuracy"],
+                     mean.loc["early_stopping", "test_accuracy"])
+    accuracy_gap = mean.loc["imp", "test_accuracy"] - best_other
+    ece_gap = mean.loc["imp", "test_ece"] - mean.loc["imp_last_epoch", "test_ece"]
+    return accuracy_gap, ece_gap, accuracy_gap >= -ACCURACY_MARGIN and ece_gap <= ECE_MARGIN
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default=os.path.join(os.path.dirname(__file__), "..", "docs",
+                                                      "_static"))
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args(argv)
+    show = _markdown if args.markdown else (lambda t: t.to_string(index=False))
+    paths = sorted(p for p in glob.glob(os.path.join(args.dir, "early_stopping_*.csv"))
+                   if "_n" not in os.path.basename(p).removeprefix("early_stopping_"))
+    decisions = []
+    for path in paths:
+        setting = os.path.basename(path).removeprefix("early_stopping_").removesuffix(".csv")
+        chosen, fits = load(path)
+        seeds = sorted(int(s) for s in chosen.seed.unique())
+        print(f"\n## {setting}: seeds {seeds}\n")
+        print(show(per_seed(chosen)))
+        print()
+        print(show(summary(chosen)))
+        print()
+        print(show(paired(chosen)))
+        cut = path.replace(".csv", "_n5.csv")
+        cost = [f"one fit trains {fits.epochs_trained.mean():,.0f} epochs in "
+                f"{fits.fit_time.mean():,.0f} s (mean over seeds)"]
+        if os.path.exists(cut):
+            cut_chosen, cut_fits = load(cut)
+            common = fits.index.intersection(cut_fits.index)
+            epochs = cut_fits.epochs_trained[common] / fits.epochs_trained[common]
+            wall = cut_fits.fit_time[common] / fits.fit_time[common]
+            ticket = cut_chosen[cut_chosen.method == "imp"].set_index("seed")
+            cost.append(
+                f"n_iter_no_change=5 trains {_mean_std(epochs)} of those epochs in "
+                f"{_mean_std(wall)} of the wall time; its ticket: "
+                + ", ".join(f"{m} {_mean_std(ticket.loc[common, m])}" for m in METRICS)
+                + f", {ticket.loc[common, 'n_params'].mean():,.0f} weights")
+        print("\n" + "; ".join(cost) + ".")
+        accuracy_gap, ece_gap, holds = decide(chosen)
+        decisions.append(holds)
+        print(f"default rule: accuracy {100 * accuracy_gap:+.1f} points against the better of "
+              f"the other two (>= -1.5), ECE {ece_gap:+.3f} against the last-epoch ticket "
+              f"(<= +0.05): {'holds' if holds else 'fails'}")
+    if decisions:
+        verdict = "True" if all(decisions) else "False"
+        print(f"\nearly_stopping default by the rule, over {len(decisions)} settings: "
+              f"{verdict} ({sum(decisions)} of {len(decisions)} settings pass)")
+
+
+if __name__ == "__main__":
+    main()
