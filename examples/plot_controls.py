@@ -296,7 +296,7 @@ def main(argv=None):
     parser.add_argument("--setting", choices=SETTINGS, default="fashion2k")
     parser.add_argument("--smoke", action="store_true", help="tiny run, for the tests")
     parser.add_argument("--methods", nargs="+", choices=list(CONTROL_METHODS),
-                        default=list(CONTROL_METHODS))
+                        default=[m for m in CONTROL_METHODS if m != "imp_last_epoch"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-jobs", type=int, default=2, help="fits run at once")
     parser.add_argument("--levels", type=int, default=None,

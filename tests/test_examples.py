@@ -237,3 +237,27 @@ def test_cnn_fashion_mnist_smoke(tmp_path, capsys):
     assert row.gain == pytest.approx(row.ticket_test_acc - row.dense_test_acc)
     assert 0 < row.dense_ece < 1 and row.dense_nll > 0 and row.ticket_nll > 0
     assert out_png.stat().st_size > 10_000
+
+
+def test_early_stopped_tickets_smoke(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # it reuses plot_controls' tables
+    base = ["--setting", "teacher", "--smoke", "--seeds", "0", "--early-stopping"]
+    full = run_example("plot_controls", [
+        *base, "--methods", "imp", "imp_last_epoch", "early_stopping",
+        "--out", str(tmp_path / "early_stopping_teacher.png")])
+    # One IMP fit gives the three answers: the baseline is its level 0.
+    level0 = full[(full.method == "imp") & (full.level == 0)]
+    early = full[full.method == "early_stopping"]
+    assert early.test_accuracy.tolist() == level0.test_accuracy.tolist()
+    run_example("plot_controls", [*base, "--n-iter-no-change", "5", "--methods", "imp",
+                                  "early_stopping",
+                                  "--out", str(tmp_path / "early_stopping_teacher_n5.png")])
+    capsys.readouterr()
+    run_example("early_stopped_tickets", ["--dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "## teacher: seeds [0]" in out
+    for answer in ("IMP, last epoch", "dense, stopped early", "IMP, early-stopped"):
+        assert answer in out
+    assert "n_iter_no_change=5 trains" in out and "default rule:" in out
+    assert "early_stopping default by the rule, over 1 settings" in out
