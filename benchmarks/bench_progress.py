@@ -81,8 +81,8 @@ def main(argv=None):
         print(f"{i:>11} {true_left:>14.1f} {printed:>9} {errors[-1]:>+7.0%} {old:>12.1f} "
               f"{old_errors[-1]:>+7.0%}")
     first = stream.lines[0][0] - start
-    print(f"\nfirst line printed {first:.1f} s after fit started (before: after level 0, "
-          f"{fit_times[0]:.1f} s)")
+    print(f"\nfirst line printed {first:.1f} s after the fit started; level 0's row "
+          f"{level_lines[0][0] - start:.1f} s after (the first line, before this release)")
     print(f"estimate after level 0: {errors[0]:+.0%} (old formula {old_errors[0]:+.0%}); "
           f"mean |error| over levels: {np.mean(np.abs(errors)):.0%} "
           f"(old formula {np.mean(np.abs(old_errors)):.0%})")

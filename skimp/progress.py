@@ -6,8 +6,9 @@ adds to every level when ``verbose > 0``. It prints:
 - one row per finished level, under a header printed once;
 - while a level trains, where it is (level, epoch within the level) and the
   time left: on a terminal one line rewritten in place after every epoch,
-  elsewhere (logs, notebooks) a line at most every ``every`` seconds; with
-  ``verbose >= 2``, a line per epoch with its losses;
+  elsewhere (logs, notebooks) a line after the first epoch, then at most
+  every ``every`` seconds; with ``verbose >= 2``, a line per epoch with its
+  losses;
 - at the end, the chosen level, and what it means when that is level 0.
 
 The time left is the wall time per epoch so far, level overheads included,
@@ -108,7 +109,7 @@ class Progress(Callback):
         now = time.perf_counter()
         if getattr(stream, "isatty", lambda: False)():
             self._print(f"\r  {where}, left {left}   ", in_place=True)
-        elif now - self._last_line >= self.every:
+        elif self.epochs_done == 1 or now - self._last_line >= self.every:
             self._print(f"  {where}, left {left}")
             self._last_line = now
 

@@ -210,16 +210,17 @@ def test_validation_split_holds_every_class_when_one_class_dominates():
 
 def test_verbose_prints_progress_table(digits, capsys):
     X, y = digits
-    fast_clf(verbose=1).fit(X, y)
-    out = capsys.readouterr().out
-    assert "weights left" in out and "val acc" in out and "left (s)" in out
-    lines = out.strip().splitlines()
-    assert len(lines) == 1 + 3
-    # Time left after each level: the mean level time times the levels to go.
-    times = [float(line.split()[-2]) for line in lines[1:]]
-    left = [float(line.split()[-1]) for line in lines[1:]]
-    assert left[-1] == 0
-    assert left[0] == pytest.approx(round(2 * times[0]), abs=1)
+    clf = fast_clf(verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    # Not a terminal: a line after the first epoch, the table, the summary.
+    assert lines[0].strip().startswith("level 0/2, epoch 1/3, left")
+    assert lines[1].split()[:4] == ["level", "weights", "left", "n_params"]
+    rows = [line.split() for line in lines[2:5]]
+    assert [int(row[0]) for row in rows] == [0, 1, 2]
+    assert [int(row[3]) for row in rows] == clf.imp_path_["epoch"].tolist()
+    assert rows[-1][-1] == "0s"
+    assert lines[5].startswith(f"chosen: level {clf.best_level_},")
+    assert len(lines) == 6
 
 
 def test_calibration_report_matches_metrics_on_string_labels(binary):
