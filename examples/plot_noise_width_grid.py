@@ -81,7 +81,8 @@ def main(argv=None):
 
     X, y = load_mnist1d(n_samples)
     grid = GridSearchCV(
-        PrunedNetClassifier(max_epochs=epochs, lr=0.05, optimizer__momentum=0.9,
+        PrunedNetClassifier(early_stopping=False,
+                            max_epochs=epochs, lr=0.05, optimizer__momentum=0.9,
                             validation_fraction=0.2, random_state=args.seed),
         {"label_noise": NOISES, "hidden_layer_sizes": widths, "max_levels": [0, levels]},
         scoring={"accuracy": "accuracy", "ece": ece_scorer, "weights": n_weights,
