@@ -163,7 +163,11 @@ class TensorBatches:
         order = torch.randperm(len(X), generator=self.generator).to(X.device)
         for start in range(0, min(stop_at, len(X)), self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield X[idx], (None if y is None else y[idx])
+            # The same rows as X[idx], bit for bit, at about half the cost:
+            # advanced indexing takes torch's general index kernel, which
+            # showed as a few percent of a level (docs/performance.md).
+            yield (X.index_select(0, idx),
+                   None if y is None else y.index_select(0, idx))
 
 
 class MaskedNet(NeuralNetClassifier):
