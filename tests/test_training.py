@@ -260,7 +260,8 @@ def test_print_log_prints_a_table_per_level_as_skorch_does(digits, capsys):
     _fit(X, y, [PrintLog(sink=lines.append)], max_epochs=3, max_levels=2)
     # A header (two lines) and one row per epoch, at each of the 3 levels.
     assert len(lines) == 3 * (2 + 3)
-    assert lines[0].split() == ["epoch", "train_loss", "valid_loss", "dur"]
+    # valid_acc too, as skorch's NeuralNetClassifier records it.
+    assert lines[0].split() == ["epoch", "train_loss", "valid_acc", "valid_loss", "dur"]
     # With print as the sink it follows the net's verbose, as in skorch: the
     # estimator's verbose is the net's.
     _fit(X, y, [PrintLog()])
