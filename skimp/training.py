@@ -161,13 +161,13 @@ class TensorBatches:
                 yield X[start:stop], (None if y is None else y[start:stop])
             return
         order = torch.randperm(len(X), generator=self.generator).to(X.device)
-        for start in range(0, min(stop_at, len(X)), self.batch_size):
-            idx = order[start:start + self.batch_size]
+        size = self.batch_size
+        for start in range(0, min(stop_at, len(X)), size):
+            idx = order[start:start + size]
             # The same rows as X[idx], bit for bit, at about half the cost:
             # advanced indexing takes torch's general index kernel, which
             # showed as a few percent of a level (docs/performance.md).
-            yield (X.index_select(0, idx),
-                   None if y is None else y.index_select(0, idx))
+            yield X.index_select(0, idx), (None if y is None else y.index_select(0, idx))
 
 
 class MaskedNet(NeuralNetClassifier):
@@ -226,12 +226,14 @@ class MaskedNet(NeuralNetClassifier):
         )
         self.apply_mask()
 
-    @torch.no_grad()
     def apply_mask(self):
         """Zero the pruned weights in place (a single fused multiply)."""
         params, keeps = getattr(self, "_masked_params", ([], []))
         if params:
-            torch._foreach_mul_(params, keeps)
+            # A with-block, not the @torch.no_grad() decorator, which builds
+            # a fresh context object at every call: this runs every batch.
+            with torch.no_grad():
+                torch._foreach_mul_(params, keeps)
 
     def get_dataset(self, X, y=None):
         if isinstance(X, torch.utils.data.Dataset):
