@@ -27,6 +27,7 @@ import math
 
 import common  # also puts the checkout on sys.path
 import numpy as np
+import sklearn
 import torch
 import torch.nn.functional as F
 from skorch.callbacks import LRScheduler
@@ -95,10 +96,13 @@ class SkimpLevel:
         self.level = 0
 
     def __call__(self):
-        # Every call is a fresh level: prune, rewind, reset, train.
+        # Every call is a fresh level: prune, rewind, reset, train. Inside
+        # fit, sklearn skips the parameter validation of nested calls
+        # (next_mask's), so it is skipped here too.
         self.level += 1
-        self.runner.prepare_level(self.level)
-        self.runner.train_level(self.level)
+        with sklearn.config_context(skip_parameter_validation=True):
+            self.runner.prepare_level(self.level)
+            self.runner.train_level(self.level)
         _synchronize(self.device)
 
 
