@@ -26,6 +26,9 @@ def test_run_all_smoke_prints_every_ratio(run_all, capsys):
     names = [row[0] for row in table]
     assert sum(name.startswith("1. training") for name in names) == 3
     assert any("LR schedule" in line for line in out.splitlines() if "skimp" in line)
+    assert sum(name.startswith("1. early_stopping=True / False") for name in names) == 1
+    assert any(line.startswith("early_stopping=True / False") and "ratio median" in line
+               for line in out.splitlines())
     assert any(name.startswith("2. patience") for name in names)
     assert any(name.startswith("3. compact speedup") for name in names)
     assert any(name.startswith("3. bytes") for name in names)

@@ -315,6 +315,36 @@ def test_lr_schedules_follow_skorch(digits):
     assert len(set(clf.net_.history[:, "event_lr"])) > 2
 
 
+def test_an_epoch_schedule_skips_the_batch_hooks_and_trains_the_same(digits):
+    """skorch's LRScheduler acts per batch only with step_every="batch"; an
+    epoch schedule leaves the loop lean, with the weights and rates that the
+    hooked loop (forced by a callback with a batch hook) gives."""
+    from skorch.callbacks import Callback, LRScheduler
+    from torch.optim.lr_scheduler import StepLR
+
+    class BatchHook(Callback):
+        def on_batch_end(self, net, **kwargs):
+            pass
+
+    X, y = digits
+
+    def schedule(**kwargs):
+        return LRScheduler(policy=StepLR, step_size=1, gamma=0.5, **kwargs)
+
+    lean = _fit(X, y, [schedule()], max_epochs=3, max_levels=1)
+    hooked = _fit(X, y, [schedule(), BatchHook()], max_epochs=3, max_levels=1)
+    assert lean.net_.history[-1, "batches"] == []
+    hooked_batches = hooked.net_.history[-1, "batches"]
+    assert [b["train_batch_size"] for b in hooked_batches[:-1]] == [64] * 8 + [28]
+    np.testing.assert_array_equal(lean.predict_proba(X), hooked.predict_proba(X))
+    rates = lean.net_.history[:, "event_lr"]
+    assert rates == hooked.net_.history[:, "event_lr"] == [0.1, 0.05, 0.025]
+    # Stepping per batch, the hook runs: a rate per training batch.
+    per_batch = _fit(X, y, [schedule(step_every="batch")], max_epochs=1, max_levels=0)
+    rates = [b["event_lr"] for b in per_batch.net_.history[-1, "batches"] if "event_lr" in b]
+    assert rates == pytest.approx([0.1 * 0.5 ** i for i in range(9)])
+
+
 def test_freezer_freezes(digits):
     from skorch.callbacks import Freezer
 
