@@ -24,18 +24,24 @@ setting, the early-stopped ticket's mean accuracy is at most 1.5 points below
 the better of the other two, and its mean ECE at most 0.05 above the
 last-epoch ticket's.
 
+``--masks SETTING`` fits one seed of a setting twice, with and without
+``n_iter_no_change=5``, and prints how much the masks of each level share.
+
 Run::
 
     python examples/early_stopped_tickets.py              # every setting found
     python examples/early_stopped_tickets.py --markdown   # tables for docs/results.md
+    python examples/early_stopped_tickets.py --masks fashion2k   # fits, a few minutes
 """
 
 import argparse
 import glob
 import os
 
+import numpy as np
 import pandas as pd
-from plot_controls import _markdown, _mean_std, _verdict
+from plot_controls import SETTINGS, _markdown, _mean_std, _verdict, setting
+from sklearn.base import clone
 
 RULES = {"imp_last_epoch": "IMP, last epoch", "early_stopping": "dense, stopped early",
          "imp": "IMP, early-stopped"}
@@ -95,13 +101,52 @@ def decide(chosen):
     return accuracy_gap, ece_gap, accuracy_gap >= -ACCURACY_MARGIN and ece_gap <= ECE_MARGIN
 
 
+def surviving(clf, level):
+    """The surviving prunable weights of ``level``, as one boolean vector."""
+    module = clf.level_module(level)
+    names = clf.layer_summary(level)["layer"]
+    state = module.state_dict()
+    return np.concatenate([(state[name] != 0).flatten().numpy() for name in names])
+
+
+def compare_masks(name, seed=0, n_iter_no_change=5, smoke=False):
+    """Fit ``name`` with and without ``n_iter_no_change``; the masks' overlap per level."""
+    X, y, X_test, y_test, _, est = setting(name, seed, smoke)
+    full = clone(est).set_params(random_state=seed, early_stopping=True).fit(X, y)
+    cut = clone(est).set_params(random_state=seed, early_stopping=True,
+                                n_iter_no_change=n_iter_no_change).fit(X, y)
+    rows = []
+    for level in full.imp_path_["level"]:
+        a, b = surviving(full, int(level)), surviving(cut, int(level))
+        rows.append({"level": int(level), "weights": int(a.sum()),
+                     "shared": f"{(a & b).sum() / a.sum():.3f}",
+                     "epochs (full, cut)": f"{full.imp_path_['n_epochs'][level]}, "
+                                           f"{cut.imp_path_['n_epochs'][level]}"})
+    table = pd.DataFrame(rows)
+    scores = {label: (clf.best_level_, clf.score(X_test, y_test))
+              for label, clf in (("full", full), (f"n_iter_no_change={n_iter_no_change}", cut))}
+    return table, scores
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", default=os.path.join(os.path.dirname(__file__), "..", "docs",
                                                       "_static"))
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--masks", choices=SETTINGS, default=None,
+                        help="fit this setting with and without n_iter_no_change=5 and "
+                             "compare the masks, level by level")
+    parser.add_argument("--smoke", action="store_true", help="with --masks: seconds")
     args = parser.parse_args(argv)
     show = _markdown if args.markdown else (lambda t: t.to_string(index=False))
+    if args.masks:
+        table, scores = compare_masks(args.masks, smoke=args.smoke)
+        print(f"{args.masks}, seed 0: the surviving weights of each level with "
+              f"n_iter_no_change=5 that the full-length run also keeps")
+        print(show(table))
+        for label, (level, accuracy) in scores.items():
+            print(f"{label}: chosen level {level}, test accuracy {accuracy:.3f}")
+        return table
     paths = sorted(p for p in glob.glob(os.path.join(args.dir, "early_stopping_*.csv"))
                    if "_n" not in os.path.basename(p).removeprefix("early_stopping_"))
     decisions = []
