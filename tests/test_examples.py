@@ -261,3 +261,13 @@ def test_early_stopped_tickets_smoke(tmp_path, capsys, monkeypatch):
         assert answer in out
     assert "n_iter_no_change=5 trains" in out and "default rule:" in out
     assert "early_stopping default by the rule, over 1 settings" in out
+
+
+def test_early_stopped_tickets_masks_smoke(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    table = run_example("early_stopped_tickets", ["--masks", "teacher", "--smoke"])
+    out = capsys.readouterr().out
+    assert table["level"].tolist() == [0, 1, 2]
+    # Level 0 is dense either way; the masks of later levels are compared.
+    assert table["shared"].iloc[0] == "1.000"
+    assert "n_iter_no_change=5: chosen level" in out
