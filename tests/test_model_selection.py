@@ -23,7 +23,7 @@ def data():
 
 def noisy_clf(**params):
     defaults = dict(hidden_layer_sizes=(32,), max_epochs=6, max_levels=3, batch_size=64,
-                    label_noise=0.3, n_threads=1)
+                    label_noise=0.3, n_threads=1, early_stopping=False)
     return PrunedNetClassifier(**{**defaults, **params})
 
 
