@@ -64,7 +64,7 @@ SIZES = {
 def make_ticket(X, y, *, levels, epochs):
     """IMP down to 0.8 ** levels density; the last level is the ticket."""
     clf = PrunedNetClassifier(hidden_layer_sizes=(300, 100), max_epochs=epochs,
-                              max_levels=levels, random_state=0,
+                              max_levels=levels, random_state=0, early_stopping=False,
                               selection=lambda path: int(path["level"][-1]))
     return clf.fit(X, y)
 
@@ -249,7 +249,8 @@ def run_conv(mode="full", *, threads=1, scope="global"):
         module=ConvNet, module__n_classes=10, module__input_shape=(1, 28, 28),
         module__n_conv_pairs=1, module__width=size["width"], max_epochs=size["epochs"],
         max_levels=max(CONV_LEVELS), pruning_fraction=0.5, pruning_scope=scope,
-        random_state=0, selection=lambda path: int(path["level"][-1])).fit(X, y)
+        random_state=0, early_stopping=False,
+        selection=lambda path: int(path["level"][-1])).fit(X, y)
     X_test = torch.as_tensor(X_test, dtype=torch.float32)
     tickets = []
     for level in CONV_LEVELS:

@@ -47,7 +47,7 @@ def fit_path(last, seed, epochs, levels, drop_last=False):
     X, y = load_digits(return_X_y=True)
     X = (X / 16).astype(np.float32)
     rows = np.random.RandomState(seed).permutation(len(X))[:n_rows_for(10 * BATCH + last)]
-    clf = PrunedNetClassifier(hidden_layer_sizes=(256,), max_epochs=epochs,
+    clf = PrunedNetClassifier(early_stopping=False, hidden_layer_sizes=(256,), max_epochs=epochs,
                               max_levels=levels, pruning_fraction=0.5, batch_size=BATCH,
                               validation_fraction=VALIDATION_FRACTION, random_state=seed,
                               n_threads=1, iterator_train__drop_last=drop_last)

@@ -41,7 +41,7 @@ def run(mode="full", *, n_jobs=2, repeats=None):
     epochs, levels, default_repeats, warmup = SIZES[mode]
     repeats = repeats or default_repeats
     estimator = PrunedNetClassifier(hidden_layer_sizes=(128,), max_epochs=epochs,
-                                    max_levels=levels, random_state=0)
+                                    max_levels=levels, random_state=0, early_stopping=False)
     # Equal-cost candidates: with unequal ones the slowest fit would run
     # alone at the end, and the ratio would measure the grid, not the workers.
     grid = {"label_noise": [0.0, 0.2], "lr": [0.05, 0.1]}

@@ -35,7 +35,8 @@ def run(mode="full"):
                                           teacher_hidden=4, random_state=0)
     params = dict(hidden_layer_sizes=hidden, max_epochs=epochs, max_levels=levels,
                   lr=0.05, optimizer__momentum=0.9, label_noise=0.3,
-                  validation_fraction=0.25, selection="loss", random_state=0)
+                  validation_fraction=0.25, selection="loss", random_state=0,
+                  early_stopping=False)
     fits = {}
 
     def fit(name, **extra):

@@ -56,7 +56,7 @@ def main(argv=None):
     clf = PrunedNetClassifier(
         hidden_layer_sizes=hidden, max_epochs=epochs, max_levels=levels, lr=0.05,
         optimizer__momentum=0.9, batch_size=128, label_noise=0.2, validation_fraction=0.2,
-        random_state=0, verbose=1)
+        random_state=0, verbose=1, early_stopping=False)
 
     stream = StampedLines()
     start = time.perf_counter()

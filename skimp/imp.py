@@ -36,15 +36,19 @@ import torch.nn.functional as F
 from skorch.callbacks import LRScheduler
 from skorch.helper import predefined_split
 
-from skimp.callbacks import BestEpoch, StopLevel, check_callbacks
+from skimp.callbacks import (
+    BestEpoch,
+    StopLevel,
+    check_callbacks,  # noqa: F401  (importable here, as before)
+)
 from skimp.checkpoints import LevelState, rng_states, set_rng_states
 from skimp.masks import Mask, prunable_parameter_names
 from skimp.metrics import expected_calibration_error
 from skimp.progress import Progress
 from skimp.pruning import next_mask
 
-__all__ = ["ImpRunner", "ImpResult", "LevelState", "check_callbacks", "prunable_weights",
-           "select_level", "PATH_KEYS"]
+__all__ = ["ImpRunner", "ImpResult", "LevelState", "prunable_weights", "select_level",
+           "PATH_KEYS"]
 
 # Purposes of the per-level random streams.
 _PRUNE, _REINIT = 0, 1
