@@ -8,7 +8,7 @@ chosen on the same noisy validation rows:
 * ``imp``: the early-stopped ticket, the best (level, epoch) the fit saw.
 
 This script reads what ``scripts/run_early_stopping_study.sh`` wrote
-(``docs/_static/early_stopping_SETTING*.csv``, from
+(``docs/_static/early_stopped_tickets_SETTING*.csv``, from
 ``examples/plot_controls.py --early-stopping``; it fits nothing) and prints,
 per setting:
 
@@ -48,6 +48,9 @@ RULES = {"imp_last_epoch": "IMP, last epoch", "early_stopping": "dense, stopped 
          "imp": "IMP, early-stopped"}
 METRICS = ["test_accuracy", "test_ece", "test_log_loss"]
 ACCURACY_MARGIN, ECE_MARGIN = 0.015, 0.05
+# What scripts/run_early_stopping_study.sh names its outputs (this script's
+# page in the gallery shows them).
+PREFIX = "early_stopped_tickets_"
 
 
 def load(path):
@@ -148,15 +151,17 @@ def main(argv=None):
         for label, (level, accuracy) in scores.items():
             print(f"{label}: chosen level {level}, test accuracy {accuracy:.3f}")
         return table
-    # early_stopping_SETTING[_nK][_noiseR].csv: _nK files are the runs cut by
+    # PREFIX + SETTING[_nK][_noiseR].csv: _nK files are the runs cut by
     # n_iter_no_change=K; _noiseR ones are at another noise rate (R tenths).
-    names = [os.path.basename(p) for p in glob.glob(os.path.join(args.dir, "early_stopping_*.csv"))]
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(args.dir, PREFIX + "*.csv"))]
     paths = sorted(os.path.join(args.dir, n) for n in names
-                   if re.fullmatch(r"early_stopping_[a-z0-9]+(_noise\d+)?\.csv", n))
+                   if re.fullmatch(re.escape(PREFIX) + r"[a-z0-9]+(_e\d+)?(_noise\d+)?\.csv", n))
     decisions, overview = [], []
     for path in paths:
-        setting = os.path.basename(path).removeprefix("early_stopping_").removesuffix(".csv")
-        other_noise = "_noise" in setting
+        setting = os.path.basename(path).removeprefix(PREFIX).removesuffix(".csv")
+        # Another noise rate or schedule than the setting's: reported, but the
+        # default is decided on the settings as they are.
+        other_noise = "_noise" in setting or "_e" in setting
         chosen, fits = load(path)
         seeds = sorted(int(s) for s in chosen.seed.unique())
         print(f"\n## {setting}: seeds {seeds}\n")

@@ -308,6 +308,8 @@ def main(argv=None):
     parser.add_argument("--noise-model", choices=["symmetric", "pairflip"], default=None,
                         help="label noise model (default: symmetric)")
     parser.add_argument("--noise", type=float, default=NOISE, help="label noise rate")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per level (default: the setting's)")
     parser.add_argument("--early-stopping", action="store_true",
                         help="early_stopping=True: every method keeps its levels' best epochs")
     parser.add_argument("--n-iter-no-change", type=int, default=None,
@@ -340,6 +342,8 @@ def main(argv=None):
     overrides = {}
     if args.levels is not None:
         overrides["max_levels"] = args.levels
+    if args.epochs is not None:
+        overrides["max_epochs"] = args.epochs
     if args.noise_model is not None:
         overrides["noise_model"] = args.noise_model
     if args.early_stopping:

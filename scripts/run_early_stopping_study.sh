@@ -4,12 +4,14 @@
 # early_stopping=True yields three answers, the last-epoch ticket
 # (imp_last_epoch), the dense net stopped early (early_stopping, its level 0)
 # and the early-stopped ticket (imp), plus small_dense. Writes
-# docs/_static/early_stopping_SETTING[_SUFFIX].{png,csv,txt}.
+# docs/_static/early_stopped_tickets_SETTING[_SUFFIX].{png,csv,txt}, which
+# examples/early_stopped_tickets.py summarises.
 #
 #   bash scripts/run_early_stopping_study.sh demo teacher        # some settings
 #   SKIMP_N_ITER_NO_CHANGE=5 bash scripts/run_early_stopping_study.sh demo
 #                                       # cut each level after 5 epochs without gain
 #   SKIMP_NOISE=0.4 bash scripts/run_early_stopping_study.sh fashion2k   # 40% noise
+#   SKIMP_EPOCHS=120 bash scripts/run_early_stopping_study.sh fashion60k # epochs per level
 #
 # About an hour of CPU for the five small settings (one fit at a time), and
 # about an hour per seed for fashion60k; SKIMP_SEEDS="0" runs fewer seeds.
@@ -31,11 +33,14 @@ if [ -n "${SKIMP_N_ITER_NO_CHANGE:-}" ]; then
           --n-jobs "${SKIMP_N_JOBS:-1}" --seeds ${SKIMP_SEEDS:-0 1 2})
     SUFFIX+="_n${SKIMP_N_ITER_NO_CHANGE}"
 fi
+if [ -n "${SKIMP_EPOCHS:-}" ]; then
+    ARGS+=(--epochs "$SKIMP_EPOCHS"); SUFFIX+="_e${SKIMP_EPOCHS}"
+fi
 if [ -n "${SKIMP_NOISE:-}" ]; then
     ARGS+=(--noise "$SKIMP_NOISE"); SUFFIX+="_noise${SKIMP_NOISE#0.}"
 fi
 for s in "${SETTINGS[@]}"; do
-    out="$OUT/early_stopping_$s$SUFFIX"
+    out="$OUT/early_stopped_tickets_$s$SUFFIX"
     echo "== examples/plot_controls.py --setting $s ${ARGS[*]} -> $out.png"
     .venv/bin/python examples/plot_controls.py --setting "$s" "${ARGS[@]}" --resume \
         --out "$out.png" | tee "$out.txt"

@@ -245,14 +245,14 @@ def test_early_stopped_tickets_smoke(tmp_path, capsys, monkeypatch):
     base = ["--setting", "teacher", "--smoke", "--seeds", "0", "--early-stopping"]
     full = run_example("plot_controls", [
         *base, "--methods", "imp", "imp_last_epoch", "early_stopping",
-        "--out", str(tmp_path / "early_stopping_teacher.png")])
+        "--out", str(tmp_path / "early_stopped_tickets_teacher.png")])
     # One IMP fit gives the three answers: the baseline is its level 0.
     level0 = full[(full.method == "imp") & (full.level == 0)]
     early = full[full.method == "early_stopping"]
     assert early.test_accuracy.tolist() == level0.test_accuracy.tolist()
     run_example("plot_controls", [*base, "--n-iter-no-change", "5", "--methods", "imp",
                                   "early_stopping",
-                                  "--out", str(tmp_path / "early_stopping_teacher_n5.png")])
+                                  "--out", str(tmp_path / "early_stopped_tickets_teacher_n5.png")])
     capsys.readouterr()
     run_example("early_stopped_tickets", ["--dir", str(tmp_path)])
     out = capsys.readouterr().out
