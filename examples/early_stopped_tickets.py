@@ -46,6 +46,9 @@ from sklearn.base import clone
 
 RULES = {"imp_last_epoch": "IMP, last epoch", "early_stopping": "dense, stopped early",
          "imp": "IMP, early-stopped"}
+# The field's controls, also run with early-stopped levels where the study has them.
+CONTROLS = {"random": "random masks", "reinit": "IMP's masks, reinitialised",
+            "lr_rewind": "IMP's masks, weights kept"}
 METRICS = ["test_accuracy", "test_ece", "test_log_loss"]
 ACCURACY_MARGIN, ECE_MARGIN = 0.015, 0.05
 # What scripts/run_early_stopping_study.sh names its outputs (this script's
@@ -93,6 +96,29 @@ def paired(chosen):
             row[metric] = f"{_mean_std(diff, signed=True)} ({verdict})"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def controls(path):
+    """The early-stopped controls' chosen rows against the early-stopped ticket, or None."""
+    rows = pd.read_csv(path)
+    chosen = rows[rows.chosen == 1].set_index(["method", "seed"])
+    present = [m for m in CONTROLS if m in chosen.index.get_level_values(0)]
+    if not present:
+        return None
+    ticket = chosen.loc["imp"]
+    table = []
+    for method in present:
+        runs = chosen.loc[method]
+        seeds = ticket.index.intersection(runs.index)
+        row = {"control (early-stopped levels)": f"{method}: {CONTROLS[method]}",
+               "weights": f"{runs.n_params.mean():,.0f}"}
+        for metric in ("test_accuracy", "test_ece"):
+            diff = ticket.loc[seeds, metric] - runs.loc[seeds, metric]
+            verdict = _verdict(diff, metric.endswith("accuracy")).replace("IMP", "ticket")
+            row[metric] = _mean_std(runs[metric])
+            row[f"ticket minus it, {metric}"] = f"{_mean_std(diff, signed=True)} ({verdict})"
+        table.append(row)
+    return pd.DataFrame(table)
 
 
 def decide(chosen):
@@ -170,6 +196,10 @@ def main(argv=None):
         print(show(summary(chosen)))
         print()
         print(show(paired(chosen)))
+        control_table = controls(path)
+        if control_table is not None:
+            print()
+            print(show(control_table))
         cut = path.replace(".csv", "_n5.csv")
         cost = [f"one fit trains {fits.epochs_trained.mean():,.0f} epochs in "
                 f"{fits.fit_time.mean():,.0f} s (mean over seeds)"]
