@@ -185,9 +185,9 @@ def main(argv=None):
     decisions, overview = [], []
     for path in paths:
         setting = os.path.basename(path).removeprefix(PREFIX).removesuffix(".csv")
-        # Another noise rate or schedule than the setting's: reported, but the
-        # default is decided on the settings as they are.
-        other_noise = "_noise" in setting or "_e" in setting
+        # Another noise rate: reported, but the default is decided at the
+        # settings' own 20% noise (a longer schedule, _eK, counts).
+        other_noise = "_noise" in setting
         chosen, fits = load(path)
         seeds = sorted(int(s) for s in chosen.seed.unique())
         print(f"\n## {setting}: seeds {seeds}\n")
@@ -207,7 +207,8 @@ def main(argv=None):
         row = {"setting": setting, "seeds": len(seeds)}
         for method, label in RULES.items():
             acc, ece = means.loc[method, "test_accuracy"], means.loc[method, "test_ece"]
-            row[label] = f"{acc['mean']:.3f} ± {acc['std']:.3f} ({ece['mean']:.3f})"
+            spread = "" if np.isnan(acc["std"]) else f" ± {acc['std']:.3f}"
+            row[label] = f"{acc['mean']:.3f}{spread} ({ece['mean']:.3f})"
         row["n_iter_no_change=5"] = "not run"
         if os.path.exists(cut):
             cut_chosen, cut_fits = load(cut)
@@ -227,7 +228,7 @@ def main(argv=None):
         print("\n" + "; ".join(cost) + ".")
         accuracy_gap, ece_gap, holds = decide(chosen)
         if not other_noise:  # the default is decided at the settings' own 20% noise
-            decisions.append(holds)
+            decisions.append((setting, holds))
         row["rule"] = (f"{100 * accuracy_gap:+.1f} pts, ECE {ece_gap:+.3f}: "
                        f"{'holds' if holds else 'fails'}")
         overview.append(row)
@@ -240,9 +241,11 @@ def main(argv=None):
               "validation\n")
         print(show(pd.DataFrame(overview)))
     if decisions:
-        verdict = "True" if all(decisions) else "False"
-        print(f"\nearly_stopping default by the rule, over {len(decisions)} settings: "
-              f"{verdict} ({sum(decisions)} of {len(decisions)} settings pass)")
+        failed = [name for name, holds in decisions if not holds]
+        verdict = "False" if failed else "True"
+        print(f"\nearly_stopping default by the rule, over {len(decisions)} runs at 20% noise: "
+              f"{verdict} ({len(decisions) - len(failed)} of {len(decisions)} pass"
+              + (f"; fails: {', '.join(failed)})" if failed else ")"))
 
 
 if __name__ == "__main__":

@@ -20,10 +20,10 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
-# The same with the default early-stopped levels, cut short when they stop
-# improving.
+# The same with early-stopped levels, cut short when they stop improving.
 EARLY = PrunedNetClassifier(hidden_layer_sizes=(32,), max_epochs=20, max_levels=1,
-                            batch_size=32, random_state=0, n_iter_no_change=5)
+                            batch_size=32, random_state=0, early_stopping=True,
+                            n_iter_no_change=5)
 
 
 @parametrize_with_checks([FAST, EARLY],

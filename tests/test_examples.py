@@ -260,7 +260,7 @@ def test_early_stopped_tickets_smoke(tmp_path, capsys, monkeypatch):
     for answer in ("IMP, last epoch", "dense, stopped early", "IMP, early-stopped"):
         assert answer in out
     assert "n_iter_no_change=5 trains" in out and "default rule:" in out
-    assert "early_stopping default by the rule, over 1 settings" in out
+    assert "early_stopping default by the rule, over 1 runs at 20% noise" in out
 
 
 def test_early_stopped_tickets_masks_smoke(capsys, monkeypatch):
