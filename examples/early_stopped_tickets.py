@@ -41,7 +41,7 @@ import re
 
 import numpy as np
 import pandas as pd
-from plot_controls import SETTINGS, _markdown, _mean_std, _verdict, setting
+from plot_controls import SETTINGS, markdown_table, mean_std, setting, verdict_of
 from sklearn.base import clone
 
 RULES = {"imp_last_epoch": "IMP, last epoch", "early_stopping": "dense, stopped early",
@@ -79,7 +79,7 @@ def summary(chosen):
         runs = chosen[chosen.method == method]
         rows.append({"answer": label, "weights": f"{runs.n_params.mean():,.0f}",
                      "epoch": f"{runs.epochs.mean():.0f}",
-                     **{m: _mean_std(runs[m]) for m in METRICS}})
+                     **{m: mean_std(runs[m]) for m in METRICS}})
     return pd.DataFrame(rows)
 
 
@@ -92,8 +92,8 @@ def paired(chosen):
         row = {"early-stopped ticket minus": RULES[method]}
         for metric in METRICS:
             diff = ticket[metric] - other.loc[ticket.index, metric]
-            verdict = _verdict(diff, metric.endswith("accuracy")).replace("IMP", "ticket")
-            row[metric] = f"{_mean_std(diff, signed=True)} ({verdict})"
+            verdict = verdict_of(diff, metric.endswith("accuracy")).replace("IMP", "ticket")
+            row[metric] = f"{mean_std(diff, signed=True)} ({verdict})"
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -114,9 +114,9 @@ def controls(path):
                "weights": f"{runs.n_params.mean():,.0f}"}
         for metric in ("test_accuracy", "test_ece"):
             diff = ticket.loc[seeds, metric] - runs.loc[seeds, metric]
-            verdict = _verdict(diff, metric.endswith("accuracy")).replace("IMP", "ticket")
-            row[metric] = _mean_std(runs[metric])
-            row[f"ticket minus it, {metric}"] = f"{_mean_std(diff, signed=True)} ({verdict})"
+            verdict = verdict_of(diff, metric.endswith("accuracy")).replace("IMP", "ticket")
+            row[metric] = mean_std(runs[metric])
+            row[f"ticket minus it, {metric}"] = f"{mean_std(diff, signed=True)} ({verdict})"
         table.append(row)
     return pd.DataFrame(table)
 
@@ -168,7 +168,7 @@ def main(argv=None):
                              "compare the masks, level by level")
     parser.add_argument("--smoke", action="store_true", help="with --masks: seconds")
     args = parser.parse_args(argv)
-    show = _markdown if args.markdown else (lambda t: t.to_string(index=False))
+    show = markdown_table if args.markdown else (lambda t: t.to_string(index=False))
     if args.masks:
         table, scores = compare_masks(args.masks, smoke=args.smoke)
         print(f"{args.masks}, seed 0: the surviving weights of each level with "
@@ -221,9 +221,9 @@ def main(argv=None):
                 f"({ticket.loc[common, 'test_ece'].mean():.3f}), "
                 f"{epochs.mean():.0%} of the epochs")
             cost.append(
-                f"n_iter_no_change=5 trains {_mean_std(epochs)} of those epochs in "
-                f"{_mean_std(wall)} of the wall time; its ticket: "
-                + ", ".join(f"{m} {_mean_std(ticket.loc[common, m])}" for m in METRICS)
+                f"n_iter_no_change=5 trains {mean_std(epochs)} of those epochs in "
+                f"{mean_std(wall)} of the wall time; its ticket: "
+                + ", ".join(f"{m} {mean_std(ticket.loc[common, m])}" for m in METRICS)
                 + f", {ticket.loc[common, 'n_params'].mean():,.0f} weights")
         print("\n" + "; ".join(cost) + ".")
         accuracy_gap, ece_gap, holds = decide(chosen)

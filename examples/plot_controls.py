@@ -242,7 +242,7 @@ def summarise(results, metric_names):
         spread = runs.n_params.std(ddof=1) if len(runs) > 1 else 0.0
         row = {"method": method, "weights": f"{runs.n_params.mean():,.0f} ± {spread:,.0f}"}
         for metric in metric_names:
-            row[metric] = _mean_std(runs[metric])
+            row[metric] = mean_std(runs[metric])
         row["epochs"] = f"{runs.epochs.mean():.0f}"
         rows.append(row)
     return pd.DataFrame(rows)
@@ -264,12 +264,12 @@ def paired(results, metric_names):
         for metric in metric_names:
             diff = imp.loc[seeds, metric] - other.loc[seeds, metric]
             higher_is_better = metric.endswith("accuracy")
-            row[metric] = f"{_mean_std(diff, signed=True)} ({_verdict(diff, higher_is_better)})"
+            row[metric] = f"{mean_std(diff, signed=True)} ({verdict_of(diff, higher_is_better)})"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _markdown(table):
+def markdown_table(table):
     """A pandas table as a Markdown pipe table, without extra dependencies."""
     lines = ["| " + " | ".join(map(str, table.columns)) + " |",
              "| " + " | ".join("---" for _ in table.columns) + " |"]
@@ -277,7 +277,7 @@ def _markdown(table):
     return "\n".join(lines)
 
 
-def _verdict(diff, higher_is_better):
+def verdict_of(diff, higher_is_better):
     """A descriptive rule, not a test: with 3 seeds even a unanimous sign has p = 0.25."""
     diff = np.asarray(diff, dtype=float)
     if len(diff) < 2:
@@ -288,7 +288,7 @@ def _verdict(diff, higher_is_better):
     return "IMP better" if (diff.mean() > 0) == higher_is_better else "IMP worse"
 
 
-def _mean_std(values, signed=False):
+def mean_std(values, signed=False):
     values = np.asarray(values, dtype=float)
     spread = values.std(ddof=1) if len(values) > 1 else 0.0
     fmt = "+.3f" if signed else ".3f"
@@ -384,7 +384,7 @@ def main(argv=None):
     print(f"\nsetting {args.setting}: {len(seeds)} seed(s), {args.noise:.0%} label noise, "
           f"clean test labels, validation-chosen rows; {len(fits)} fits, "
           f"{fits.fit_time.sum():.0f} s of fitting (wall time of each fit, summed)")
-    show = _markdown if args.markdown else (lambda table: table.to_string(index=False))
+    show = markdown_table if args.markdown else (lambda table: table.to_string(index=False))
     print(show(summarise(results, metric_names)))
     print("\npaired per-seed differences at the chosen rows (mean ± std), with the verdict")
     print(show(paired(results, metric_names)))
