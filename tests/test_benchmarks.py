@@ -12,7 +12,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 def run_all(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     for name in ("common", "bench_training", "bench_patience", "bench_compact",
-                 "bench_parallel", "bench_threads", "bench_cost", "bench_last_batch", "run_all"):
+                 "bench_parallel", "bench_threads", "bench_cost", "bench_last_batch",
+                 "bench_openlth", "run_all"):
         sys.modules.pop(name, None)
     import run_all
     return run_all
@@ -67,3 +68,26 @@ def test_progress_smoke(run_all, capsys):
     rows = [line for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert len(rows) == 3
     assert "estimate after level 0" in out and "first line printed" in out
+
+
+def test_openlth_benchmark_refuses_without_a_checkout(run_all, tmp_path):
+    import bench_openlth
+
+    # It never downloads: without an OpenLTH clone it stops and says how to get one.
+    for argv in ([], ["--openlth", str(tmp_path)]):
+        with pytest.raises(SystemExit) as exc:
+            bench_openlth.main(argv)
+        assert "No OpenLTH checkout" in str(exc.value)
+        assert "git clone https://github.com/facebookresearch/open_lth" in str(exc.value)
+
+
+def test_openlth_benchmark_refuses_without_the_data(run_all, tmp_path):
+    import bench_openlth
+
+    checkout = tmp_path / "open_lth"
+    (checkout / "datasets").mkdir(parents=True)
+    (checkout / "open_lth.py").write_text("")
+    (checkout / "datasets" / "mnist.py").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        bench_openlth.main(["--openlth", str(checkout), "--data", str(tmp_path / "none")])
+    assert "Fashion-MNIST not found" in str(exc.value) and "--data" in str(exc.value)
