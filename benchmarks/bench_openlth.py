@@ -105,6 +105,7 @@ import numpy as np
 import torch
 
 from skimp import PrunedNetClassifier
+from skimp.datasets import load_fashion_mnist
 
 DEFAULT_DATA = Path("/usr/share/datasets/fashion-mnist")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -292,12 +293,6 @@ def idx_bytes(path):
     return gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
 
 
-def idx_array(raw):
-    ndim = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 # --- OpenLTH ---------------------------------------------------------------
 
 class OpenLTH:
@@ -434,15 +429,12 @@ def main(argv=None):
                  f"pass --data DIR. Nothing was measured.")
 
     torch.set_num_threads(1)
-    raw = {name: idx_bytes(path) for name, path in found.items()}
-    X_train = idx_array(raw["train-images-idx3-ubyte"])
-    y_train = idx_array(raw["train-labels-idx1-ubyte"]).astype(np.int64)
-    X_test = idx_array(raw["t10k-images-idx3-ubyte"])
-    y_test = idx_array(raw["t10k-labels-idx1-ubyte"]).astype(np.int64)
+    raw = {name: idx_bytes(path) for name, path in found.items()}  # OpenLTH's copy
+    X_train, y_train = load_fashion_mnist(args.data, subset="train")
+    X_test, y_test = load_fashion_mnist(args.data, subset="test")
 
-    def prepare(images):
-        return ((images.reshape(len(images), -1).astype(np.float32) / 255 - MNIST_MEAN)
-                / MNIST_STD).astype(np.float32)
+    def prepare(pixels):  # OpenLTH's Normalize, once, on pixels in [0, 1]
+        return ((pixels - MNIST_MEAN) / MNIST_STD).astype(np.float32)
 
     n_rows = len(X_train) if subsample is None else int(np.ceil(len(X_train) * subsample))
     workdir = tempfile.mkdtemp(prefix="bench_openlth_")
