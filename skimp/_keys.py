@@ -28,8 +28,11 @@ __all__ = ["describe_architecture", "run_key"]
 
 # Parameters that cannot change what any single level computes. Leaving them
 # out of the key lets a rerun with more levels or another selection rule reuse
-# the levels already done (selection is keyed with early_stopping=True).
-_KEY_EXCLUDED = {"verbose", "checkpoint_dir", "max_levels", "patience", "selection"}
+# the levels already done (selection is keyed with early_stopping=True). The
+# calibration is fitted after the levels, from their weights, and refitted on
+# resume, so a calibrated rerun reuses the levels of an uncalibrated run.
+_KEY_EXCLUDED = {"verbose", "checkpoint_dir", "max_levels", "patience", "selection",
+                 "calibration", "calibration_noise"}
 
 
 # Top-level packages whose functions and classes are keyed by their qualified

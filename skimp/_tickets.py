@@ -15,6 +15,7 @@ import torch
 from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted
 
+from skimp.calibration import fold_temperature
 from skimp.compact import compact
 
 __all__ = ["TicketsMixin"]
@@ -23,7 +24,7 @@ __all__ = ["TicketsMixin"]
 class TicketsMixin:
     """The level-reading methods of :class:`skimp.PrunedNetClassifier`."""
 
-    def level_module(self, level, *, epoch="kept"):
+    def level_module(self, level, *, epoch="kept", calibrated=True):
         """A copy of the network as trained at IMP ``level``.
 
         Parameters
@@ -34,6 +35,14 @@ class TicketsMixin:
             ``"kept"``: the weights the level keeps, those of epoch
             ``imp_path_["epoch"][level]``; ``"last"``: those of its last
             epoch trained. They differ only with ``early_stopping=True``.
+        calibrated : bool, default=True
+            Fold the level's own temperature (``imp_path_["temperature"]``,
+            or ``"last_temperature"`` with ``epoch="last"``) into the output
+            layer, so the module returns the logits that
+            ``staged_predict_proba`` takes the softmax of, and, at the chosen
+            level, those of ``decision_function``. ``False`` gives the
+            weights as trained. The two are the same with
+            ``calibration=None``.
 
         Returns
         -------
@@ -45,6 +54,9 @@ class TicketsMixin:
             raise ValueError(f"epoch must be 'kept' or 'last', got {epoch!r}.")
         module = copy.deepcopy(self.net_.module_)
         module.load_state_dict(state.state_dict(epoch))
+        if calibrated:
+            column = "temperature" if epoch == "kept" else "last_temperature"
+            fold_temperature(module, float(self.imp_path_[column][level]))
         return module.eval()
 
     def _level_state(self, level):
@@ -120,6 +132,9 @@ class TicketsMixin:
         Yields
         ------
         proba : ndarray of shape (n_samples, n_classes)
+            Each level's ``softmax(logits / T)`` with its own temperature
+            (see :meth:`level_module`); at the chosen level, with
+            ``epoch="kept"``, this is ``predict_proba``.
         """
         for level in self.imp_path_["level"]:
             module = self.level_module(int(level), epoch=epoch)

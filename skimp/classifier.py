@@ -23,10 +23,17 @@ from skimp._data import (
 )
 from skimp._tickets import TicketsMixin
 from skimp._validation import Hidden, Interval, NotBoolInterval, StrOptions, is_bool
+from skimp.calibration import (
+    calibration_noise_matrix,
+    estimate_noise_matrix,
+    fit_temperature,
+    fold_temperature,
+    output_layer,
+)
 from skimp.callbacks import check_callbacks
 from skimp.checkpoints import CheckpointStore, run_key
 from skimp.imp import ImpRunner, prunable_weights
-from skimp.noise import NOISE_MODELS, apply_label_noise
+from skimp.noise import NOISE_MODELS, apply_label_noise, noise_transition_matrix
 from skimp.pruning import CRITERIA, SCOPES
 from skimp.training import (
     INFERENCE_BATCH_SIZE,
@@ -334,6 +341,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         "noise_model": [StrOptions(set(NOISE_MODELS)), "array-like"],
         "callbacks": [list, None],
         "train_transform": [callable, None],
+        "calibration": [StrOptions({"auto", "temperature"}), None],
+        "calibration_noise": "no_validation",  # checked in fit, which knows the classes
     }
 
     def __init__(self, module=None, *, hidden_layer_sizes=(256,), max_epochs=60,
@@ -344,7 +353,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                  random_state=None, device="cpu", verbose=0,
                  n_threads="auto", checkpoint_dir=None, pruning_criterion="magnitude",
                  pruning_scope="global", retrain="rewind", noise_model="symmetric",
-                 callbacks=None, train_transform=None, **kwargs):
+                 callbacks=None, train_transform=None, calibration=None,
+                 calibration_noise=None, **kwargs):
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
         self.max_epochs = max_epochs
@@ -371,6 +381,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         self.noise_model = noise_model
         self.callbacks = callbacks
         self.train_transform = train_transform
+        self.calibration = calibration
+        self.calibration_noise = calibration_noise
         vars(self).update(kwargs)
 
     # -- parameters -------------------------------------------------------
@@ -523,6 +535,7 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"PrunedNetClassifier needs at least 2 classes, but y holds only "
                 f"one class ({classes[0]!r}).")
+        calibrating, noise_matrix = self._calibration_setting(n_classes)
         rng = check_random_state(self.random_state)
         noise_seed, split_seed, torch_seed = rng.randint(np.iinfo(np.int32).max, size=3)
         try:
@@ -558,6 +571,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                 **self._net_params())
             check_callbacks(net, self.rewind_epoch)
             multiply_adds = check_output_width(net.module_, data[0][:2], n_classes)
+            if calibrating:
+                output_layer(net.module_, data[0][:2])  # fails before training, not after
             prunable = prunable_weights(net.module_)
             store = None
             if self.checkpoint_dir is not None:
@@ -566,14 +581,26 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
             n_threads = resolve_threads(self.n_threads, net.module_, self.batch_size,
                                         multiply_adds=multiply_adds)
             with torch_threads(n_threads):
-                result = ImpRunner(
+                runner = ImpRunner(
                     net, prunable, data, max_epochs=self.max_epochs,
                     rewind_epoch=self.rewind_epoch, pruning_fraction=self.pruning_fraction,
                     max_levels=self.max_levels, patience=self.patience,
                     selection=self.selection, early_stopping=self.early_stopping,
                     n_iter_no_change=self.n_iter_no_change, criterion=self.pruning_criterion,
                     scope=self.pruning_scope, retrain=self.retrain, seed=torch_seed,
-                    verbose=self.verbose, store=store).run()
+                    verbose=self.verbose, store=store)
+                result = runner.run()
+                path = dict(result.path)
+                temperature = 1.0
+                if calibrating:
+                    kept, last, noise_matrix = _fit_temperatures(
+                        runner, result, data[2], data[3], noise_matrix)
+                    temperature = kept[result.best_level]
+                    fold_temperature(net.module_, temperature)
+                else:
+                    kept = last = np.ones(len(result.states))
+                path["temperature"] = np.asarray(kept, dtype=float)
+                path["last_temperature"] = np.asarray(last, dtype=float)
         if result.interrupted:
             warnings.warn(
                 f"fit was interrupted during IMP level {len(result.states)}; keeping "
@@ -586,7 +613,9 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
             "validation_mask_": np.isin(np.arange(len(y_idx)), val_idx),
             "net_": net,
             "n_threads_": n_threads,
-            "imp_path_": result.path,
+            "imp_path_": path,
+            "temperature_": float(temperature),
+            "noise_matrix_": noise_matrix if calibrating else None,
             "best_level_": best,
             "best_epoch_": int(result.path["epoch"][best]),
             "n_params_": int(result.path["n_params"][best]),
@@ -594,6 +623,27 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
             "_level_states": result.states,
             "_input_shape": tuple(X.shape[1:]),
         }
+
+    def _calibration_setting(self, n_classes):
+        """Whether the fit calibrates, and the noise matrix of its validation labels.
+
+        The matrix is None when it is to be estimated (``calibration_noise=
+        "estimate"``) or when the fit does not calibrate. A bad
+        ``calibration_noise`` raises either way, before any training.
+        """
+        noise = self.calibration_noise
+        estimate = isinstance(noise, str) and noise == "estimate"
+        if self.calibration == "auto":
+            calibrating = self.label_noise > 0 or noise is not None
+        else:
+            calibrating = self.calibration == "temperature"
+        if estimate:
+            return calibrating, None
+        injected = np.eye(n_classes)
+        if calibrating:
+            injected = noise_transition_matrix(self.noise_model, n_classes, self.label_noise)
+        matrix = calibration_noise_matrix(noise, injected, n_classes)
+        return calibrating, matrix if calibrating else None
 
     # -- prediction -------------------------------------------------------
 
@@ -626,7 +676,10 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         return X
 
     def decision_function(self, X):
-        """Logits of the chosen ticket.
+        """Logits of the chosen ticket, divided by ``temperature_``.
+
+        ``predict_proba`` is their softmax. With ``calibration=None``
+        ``temperature_`` is 1 and these are the network's raw logits.
 
         Parameters
         ----------
@@ -644,7 +697,10 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         return logits
 
     def predict_proba(self, X):
-        """Class probabilities of the chosen ticket (softmax of the logits).
+        """Class probabilities of the chosen ticket: ``softmax(logits / temperature_)``.
+
+        With calibration (``temperature_ != 1``) they estimate the *clean*
+        labels' distribution; see the ``calibration`` parameter.
 
         Parameters
         ----------
@@ -698,3 +754,32 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _fit_temperatures(runner, result, X_val, y_val, noise_matrix):
+    """Each level's temperature, for its kept and its last weights.
+
+    Every level is a model the user can take, so each gets its own
+    temperature, fitted on the same noisy validation rows through the same
+    noise matrix. With ``noise_matrix=None`` the matrix is first estimated
+    from the chosen ticket (``calibration_noise="estimate"``). The runner's
+    net is left holding the chosen ticket, uncalibrated.
+
+    Returns
+    -------
+    kept, last : list of float
+    noise_matrix : ndarray of shape (n_classes, n_classes)
+    """
+    y = y_val.cpu().numpy()
+    if noise_matrix is None:
+        noise_matrix = estimate_noise_matrix(runner.level_logits(result.best_level, X_val), y)
+    kept, last = [], []
+    for state in result.states:
+        kept.append(fit_temperature(runner.level_logits(state.level, X_val), y, noise_matrix))
+        if state.final_weights is None:
+            last.append(kept[-1])
+        else:
+            logits = runner.level_logits(state.level, X_val, epoch="last")
+            last.append(fit_temperature(logits, y, noise_matrix))
+    runner.load_level(result.best_level)
+    return kept, last, noise_matrix

@@ -442,6 +442,19 @@ class ImpRunner:
         set_rng_states(rng, self.net.iterator_train__generator, device)
         return True
 
+    @torch.no_grad()
+    def level_logits(self, level, X, epoch="kept"):
+        """Logits of ``level``'s weights (``epoch="last"``: those it ended with) on X.
+
+        Loads the level into the net, which keeps it.
+
+        Returns
+        -------
+        logits : ndarray of float64 of shape (n_samples, n_classes)
+        """
+        self.load_level(level, epoch=epoch)
+        return self.net.forward(X, device=self.net.device).double().cpu().numpy()
+
     def load_level(self, level, epoch="kept"):
         """Put ``level``'s trained weights (``epoch="last"``: those it ended
         with) and mask back into the net."""
