@@ -288,6 +288,11 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         Nonzero prunable weights in the chosen ticket.
     noise_mask_ : ndarray of bool of shape (n_samples,)
         True for the fit rows whose label ``label_noise`` redrew.
+    noisy_labels_ : ndarray of shape (n_samples,)
+        The labels the fit trained and chose on, after ``label_noise``, as
+        values of ``classes_``: ``noisy_labels_[validation_mask_]`` are the
+        validation rows' labels, on which a post-hoc calibration of your
+        own would be fitted.
     validation_mask_ : ndarray of bool of shape (n_samples,)
         True for the fit rows held out to choose the ticket. The split is
         stratified on the labels as passed to ``fit`` (before ``label_noise``,
@@ -610,6 +615,7 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         return {
             "classes_": classes,
             "noise_mask_": noise_mask,
+            "noisy_labels_": classes[y_noisy],
             "validation_mask_": np.isin(np.arange(len(y_idx)), val_idx),
             "net_": net,
             "n_threads_": n_threads,
