@@ -308,8 +308,9 @@ def output_layer(module, rows=None):
 
     It is the last ``torch.nn.Linear`` in ``module.modules()`` order. With
     ``rows``, the claim is checked: halving that layer's weight and bias must
-    halve the logits, which fails when anything but a ReLU-free identity
-    (a softmax, a normalisation, another layer) follows it.
+    give the probabilities of the halved logits, which fails when anything
+    but the identity or a log-softmax (a normalisation, a non-linearity,
+    another layer) follows it.
 
     Parameters
     ----------
@@ -347,7 +348,10 @@ def output_layer(module, rows=None):
                 _scale_layer(layer, 2.0)
         finally:
             module.train(training)
-        if not torch.allclose(after, before * 0.5, rtol=1e-4, atol=1e-5):
+        # Compared as probabilities: a head that returns log-probabilities
+        # (logits up to a per-row constant) calibrates as well as raw logits.
+        if not torch.allclose(torch.softmax(after, 1), torch.softmax(before * 0.5, 1),
+                              rtol=1e-4, atol=1e-6):
             raise ValueError(
                 f"calibration folds the temperature into the output layer, but scaling "
                 f"{type(module).__name__}'s last Linear layer ({name!r}) does not scale "

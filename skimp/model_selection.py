@@ -51,7 +51,7 @@ CONTROL_METHODS = {
 #: The keys of :func:`compare_controls`' result, before any ``metrics``.
 RESULT_KEYS = ("method", "seed", "level", "n_params", "epochs", "n_epochs", "train_accuracy",
                "val_accuracy", "val_loss", "test_accuracy", "test_ece", "test_log_loss",
-               "chosen", "fit_time")
+               "temperature", "chosen", "fit_time")
 
 _BASELINES = ("early_stopping", "small_dense")
 
@@ -78,7 +78,9 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
       last epoch (``early_stopping=False``). Without ``n_iter_no_change``
       its masks are those of ``"imp"``, so with ``"imp"`` in ``methods`` its
       rows are read from the ``"imp"`` fit (its last-epoch weights, chosen
-      on their own validation scores) instead of fitted again;
+      on their own validation scores, each with its own temperature)
+      instead of fitted again, unless ``patience`` could stop the two
+      fits after different levels or ``calibration_noise="estimate"``;
     - ``"random"``: ``pruning_criterion="random"``, the random-pruning
       control at the same densities;
     - ``"reinit"``: ``retrain="reinit"``, IMP's masks with fresh initial
@@ -150,7 +152,11 @@ def compare_controls(estimator, X, y, X_test, y_test, *,
         ``train_accuracy`` (on the noisy training labels),
         ``val_accuracy`` and ``val_loss`` (on the noisy validation rows),
         ``test_accuracy``, ``test_ece`` (15 equal-width bins) and
-        ``test_log_loss`` (on the clean test rows), ``chosen`` (1 on the
+        ``test_log_loss`` (on the clean test rows), ``temperature`` (the
+        temperature the row's probabilities were divided by: 1 unless the
+        estimator calibrates, in which case every method's rows are
+        calibrated the same way, each level with its own temperature; see
+        ``PrunedNetClassifier(calibration=...)``), ``chosen`` (1 on the
         row the method's own rule picks on validation, else 0; always 1 for
         the baselines) and ``fit_time`` (seconds of the whole fit; for a
         row read from the ``"imp"`` fit, of the levels it needed: level 0
@@ -329,16 +335,32 @@ def _resizing_parameter(estimator):
 def _derivable(estimator, method, methods):
     """Whether ``method``'s rows can be read from the ``"imp"`` fit of the seed.
 
-    ``imp_last_epoch``'s can when that fit trains every epoch (no
-    ``n_iter_no_change``), so that its masks and last-epoch weights are those
-    of ``early_stopping=False``; ``early_stopping``'s can when that fit
-    keeps best epochs, so that its level 0 is the dense net stopped early.
+    Only where the rows are provably those of a separate fit:
+
+    - ``imp_last_epoch``'s when that fit trains every epoch of every level
+      that ``early_stopping=False`` would: no ``n_iter_no_change`` (which
+      changes the masks) and, with ``early_stopping``, no ``patience``,
+      which stops the ``"imp"`` fit after levels chosen on its *kept*
+      scores, where a last-epoch fit would stop after others;
+    - ``early_stopping``'s when that fit keeps best epochs, so that its level
+      0 is the dense net stopped early.
+
+    With ``calibration_noise="estimate"`` neither is: each fit estimates the
+    noise from its own chosen ticket.
     """
     if method not in _DERIVED or "imp" not in methods:
         return False
+    if _estimates_noise(estimator):
+        return False
     if method == "imp_last_epoch":
-        return estimator.n_iter_no_change is None
+        return estimator.n_iter_no_change is None and (
+            estimator.patience is None or not estimator.early_stopping)
     return bool(estimator.early_stopping)
+
+
+def _estimates_noise(estimator):
+    noise = estimator.calibration_noise
+    return isinstance(noise, str) and noise == "estimate"
 
 
 def _fit_and_score_holding(*args, **kwargs):
@@ -368,7 +390,7 @@ def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, targe
     rows = _score_levels(
         clf, method, seed, X_test, y_test, metrics, path,
         _epochs_behind(path, clf.retrain, clf.rewind_epoch, path["epoch"]),
-        list(clf.staged_predict_proba(X_test)), clf.best_level_)
+        list(clf.staged_predict_proba(X_test)), clf.best_level_, path["temperature"])
     if not last_epoch:
         return rows, None
     # The last epochs' weights, chosen on their own validation scores.
@@ -379,7 +401,7 @@ def _fit_and_score(estimator, method, seed, X, y, X_test, y_test, metrics, targe
         clf, "imp_last_epoch", seed, X_test, y_test, metrics, last_path,
         _epochs_behind(path, clf.retrain, clf.rewind_epoch, last_epochs),
         list(clf.staged_predict_proba(X_test, epoch="last")),
-        select_level(last_path, clf.selection))
+        select_level(last_path, clf.selection), path["last_temperature"])
     return rows, last
 
 
@@ -401,7 +423,8 @@ def _epochs_behind(path, retrain, rewind_epoch, kept):
     return since_restart + carried
 
 
-def _score_levels(clf, method, seed, X_test, y_test, metrics, path, epochs, probas, chosen):
+def _score_levels(clf, method, seed, X_test, y_test, metrics, path, epochs, probas, chosen,
+                  temperatures):
     """The result rows of one fit: one per level, scored on the test rows."""
     n = len(probas)
     rows = {
@@ -418,6 +441,7 @@ def _score_levels(clf, method, seed, X_test, y_test, metrics, path, epochs, prob
         "test_ece": [expected_calibration_error(y_test, p, labels=clf.classes_)
                      for p in probas],
         "test_log_loss": [log_loss(y_test, p, labels=clf.classes_) for p in probas],
+        "temperature": np.asarray(temperatures, dtype=float),
         "chosen": (np.asarray(path["level"]) == chosen).astype(int),
         "fit_time": np.full(n, float(np.sum(path["fit_time"]))),
         # Not a result column: what a row read from this fit cost.

@@ -26,7 +26,14 @@ EARLY = PrunedNetClassifier(hidden_layer_sizes=(32,), max_epochs=20, max_levels=
                             n_iter_no_change=5)
 
 
-@parametrize_with_checks([FAST, EARLY],
+# Calibrated through a stated noise rate: a temperature per level, folded into
+# the output layer.
+CALIBRATED = PrunedNetClassifier(hidden_layer_sizes=(32,), max_epochs=20, max_levels=1,
+                                 batch_size=32, random_state=0, early_stopping=False,
+                                 calibration="auto", calibration_noise=0.1)
+
+
+@parametrize_with_checks([FAST, EARLY, CALIBRATED],
                          expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
