@@ -352,3 +352,20 @@ def test_a_tiny_last_batch_is_announced_once_per_call(data):
         # 630 training rows end on 18 rows, a quarter of 68: not worth a word.
         compare_controls(noisy_clf(batch_size=68, max_epochs=1, max_levels=1), X, y,
                          X_test, y_test, seeds=(0,), methods=("imp", "early_stopping"))
+
+
+def test_imp_last_epoch_with_patience_equals_a_separate_last_epoch_fit(data):
+    # patience stops an early-stopped fit after levels chosen on its kept
+    # scores; a last-epoch fit stops after levels chosen on the last ones.
+    # The rows must be those of a real early_stopping=False fit.
+    X, y, X_test, y_test = data
+    params = dict(label_noise=0.4, patience=1, max_levels=6, max_epochs=8)
+    seeds = (0, 1, 2, 3, 4)
+    both = compare_controls(noisy_clf(early_stopping=True, **params), X, y, X_test, y_test,
+                            methods=("imp", "imp_last_epoch"), seeds=seeds)
+    alone = compare_controls(noisy_clf(early_stopping=False, **params), X, y, X_test, y_test,
+                             methods=("imp",), seeds=seeds)
+    for seed in seeds:
+        last, plain = rows(both, "imp_last_epoch", seed), rows(alone, "imp", seed)
+        for key in ("level", "n_params", "chosen", "test_accuracy"):
+            assert last[key].tolist() == plain[key].tolist(), (seed, key)
