@@ -49,7 +49,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from plot_controls import SETTINGS, markdown_table, mean_std, setting  # noqa: E402
-from scipy.special import log_softmax, softmax  # noqa: E402
+from scipy.special import softmax  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.calibration import CalibratedClassifierCV  # noqa: E402
 from sklearn.frozen import FrozenEstimator  # noqa: E402

@@ -13,7 +13,7 @@ against 0.14 to 0.19 for the dense nets.
 In skimp that recipe is one estimator::
 
     PrunedNetClassifier(
-        early_stopping=False,
+        early_stopping=False, calibration=None,
         module=ResNet20, module__width=W, max_epochs=160, batch_size=128, lr=0.1,
         optimizer__momentum=0.9, optimizer__weight_decay=1e-4,
         callbacks=[LRScheduler(policy=MultiStepLR, milestones=[80, 120], gamma=0.1)],
@@ -66,7 +66,8 @@ SMOKE = {"epochs": 3, "milestones": [2], "rewind_epoch": 1, "levels": 1}
 
 def make_estimator(width, schedule, *, levels, seed, device):
     return PrunedNetClassifier(
-        early_stopping=False, module=ResNet20, module__width=width, max_epochs=schedule["epochs"],
+        early_stopping=False, calibration=None,
+        module=ResNet20, module__width=width, max_epochs=schedule["epochs"],
         batch_size=128, lr=0.1, optimizer__momentum=0.9, optimizer__weight_decay=1e-4,
         callbacks=[LRScheduler(policy=MultiStepLR, milestones=schedule["milestones"],
                                gamma=0.1)],

@@ -103,7 +103,8 @@ def run_seed(seed, setup="default", verbose=1, out=None):
     # validation accuracy on 1,600 noisy rows; see docs/results.md for the
     # configurations tried and why this one was kept.
     clf = PrunedNetClassifier(
-        early_stopping=False, hidden_layer_sizes=hidden, max_epochs=epochs, lr=0.05,
+        early_stopping=False, calibration=None,
+        hidden_layer_sizes=hidden, max_epochs=epochs, lr=0.05,
         optimizer__momentum=0.9, batch_size=128, pruning_fraction=0.2,
         max_levels=levels, label_noise=LABEL_NOISE, validation_fraction=0.2,
         selection="accuracy", random_state=seed, verbose=verbose)

@@ -98,7 +98,8 @@ def fit_one(mode, seed):
     X, y, X_test, y_test = load(mode, seed)
     _, _, width, hidden, epochs, fraction, levels = CONFIGS[mode]
     clf = PrunedNetClassifier(
-        early_stopping=False, module=ConvNet, module__n_conv_pairs=1, module__width=width,
+        early_stopping=False, calibration=None,
+        module=ConvNet, module__n_conv_pairs=1, module__width=width,
         module__hidden_layer_sizes=hidden,
         max_epochs=epochs, batch_size=32, lr=0.01, optimizer__momentum=0.9,
         pruning_fraction=fraction, max_levels=levels, label_noise=0.2,

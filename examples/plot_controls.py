@@ -163,21 +163,21 @@ def setting(name, seed, smoke=False, noise=NOISE):
     if name == "fashion2k":
         data = _fashion(400 if smoke else 2_000, 300 if smoke else 5_000, seed, smoke)
         est = PrunedNetClassifier(
-            early_stopping=False,
+            early_stopping=False, calibration=None,
             hidden_layer_sizes=(16,) if smoke else (100, 100), max_epochs=2 if smoke else 120,
             batch_size=32, lr=0.01, optimizer__momentum=0.9, pruning_fraction=0.35,
             max_levels=2 if smoke else 12, label_noise=noise)
     elif name == "demo":
         data = _mnist1d(1_000 if smoke else 10_000, seed)
         est = PrunedNetClassifier(
-            early_stopping=False,
+            early_stopping=False, calibration=None,
             hidden_layer_sizes=(64,) if smoke else (1024,), max_epochs=2 if smoke else 50,
             lr=0.05, optimizer__momentum=0.9, batch_size=128, pruning_fraction=0.2,
             max_levels=2 if smoke else 24, label_noise=noise, validation_fraction=0.2)
     elif name == "sdd":
         data = _fashion(500 if smoke else 8_000, 500 if smoke else 10_000, seed, smoke)
         est = PrunedNetClassifier(
-            early_stopping=False,
+            early_stopping=False, calibration=None,
             hidden_layer_sizes=(32,) if smoke else (100, 100), max_epochs=3 if smoke else 120,
             batch_size=32, lr=0.1, pruning_fraction=0.35, max_levels=2 if smoke else 14,
             label_noise=noise)
@@ -185,7 +185,7 @@ def setting(name, seed, smoke=False, noise=NOISE):
         data = _teacher(600 if smoke else 12_000, 500 if smoke else 10_000, seed, noise)
         # The generator has already put the noise in y: label_noise stays 0.
         est = PrunedNetClassifier(
-            early_stopping=False,
+            early_stopping=False, calibration=None,
             hidden_layer_sizes=(32,) if smoke else (256,), max_epochs=3 if smoke else 40,
             lr=0.05, optimizer__momentum=0.9, max_levels=2 if smoke else 24,
             validation_fraction=0.2, selection="loss")
@@ -193,7 +193,8 @@ def setting(name, seed, smoke=False, noise=NOISE):
         data = _fashion(300 if smoke else 2_400, 300 if smoke else 10_000, seed, smoke,
                         images=True)
         est = PrunedNetClassifier(
-            early_stopping=False, module=ConvNet, module__n_conv_pairs=1, module__width=0.125,
+            early_stopping=False, calibration=None,
+            module=ConvNet, module__n_conv_pairs=1, module__width=0.125,
             module__hidden_layer_sizes=(64,) if smoke else (256, 256),
             max_epochs=2 if smoke else 50, batch_size=32, lr=0.01, optimizer__momentum=0.9,
             pruning_fraction=0.4, max_levels=2 if smoke else 11, label_noise=noise,
@@ -203,7 +204,8 @@ def setting(name, seed, smoke=False, noise=NOISE):
         # 10,000 test images, and PAPER.md's MNIST recipe.
         data = _fashion(600 if smoke else 60_000, 300 if smoke else 10_000, seed, smoke)
         est = PrunedNetClassifier(
-            early_stopping=False, hidden_layer_sizes=(32,) if smoke else (300, 100),
+            early_stopping=False, calibration=None,
+            hidden_layer_sizes=(32,) if smoke else (300, 100),
             max_epochs=2 if smoke else FASHION60K_EPOCHS, batch_size=128, lr=0.1,
             pruning_fraction=0.2, max_levels=2 if smoke else 15, label_noise=noise,
             validation_fraction=0.1)

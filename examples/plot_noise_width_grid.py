@@ -81,7 +81,7 @@ def main(argv=None):
 
     X, y = load_mnist1d(n_samples)
     grid = GridSearchCV(
-        PrunedNetClassifier(early_stopping=False,
+        PrunedNetClassifier(early_stopping=False, calibration=None,
                             max_epochs=epochs, lr=0.05, optimizer__momentum=0.9,
                             validation_fraction=0.2, random_state=args.seed),
         {"label_noise": NOISES, "hidden_layer_sizes": widths, "max_levels": [0, levels]},

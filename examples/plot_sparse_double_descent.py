@@ -81,7 +81,8 @@ def fit_one(mode, seed, verbose):
     # Plain SGD at lr 0.1, batch 32, as the reference MNIST setup; 120 epochs
     # take the dense net to (near) zero error on the noisy labels.
     clf = PrunedNetClassifier(
-        early_stopping=False, hidden_layer_sizes=hidden, max_epochs=epochs, batch_size=32, lr=0.1,
+        early_stopping=False, calibration=None,
+        hidden_layer_sizes=hidden, max_epochs=epochs, batch_size=32, lr=0.1,
         pruning_fraction=fraction, max_levels=levels, label_noise=0.2,
         random_state=seed, verbose=verbose)
     start, cpu_start = time.perf_counter(), time.process_time()

@@ -90,7 +90,8 @@ def main(argv=None):
             levels = max(0, math.ceil(math.log(30 / dense_weights) / math.log(0.8)))
             # The generator has already put the noise in y: label_noise stays 0.
             clf = PrunedNetClassifier(
-                early_stopping=False, hidden_layer_sizes=(width,), max_epochs=epochs, lr=0.05,
+                early_stopping=False, calibration=None,
+                hidden_layer_sizes=(width,), max_epochs=epochs, lr=0.05,
                 optimizer__momentum=0.9, max_levels=levels,
                 validation_fraction=0.2, selection="loss", random_state=seed)
             start, cpu_start = time.perf_counter(), time.process_time()

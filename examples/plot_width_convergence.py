@@ -79,7 +79,8 @@ def main(argv=None):
         for h in widths:
             dense_weights = X.shape[1] * h  # the output layer stays dense
             clf = PrunedNetClassifier(
-                early_stopping=False, hidden_layer_sizes=(h,), max_epochs=epochs, lr=0.05,
+                early_stopping=False, calibration=None,
+                hidden_layer_sizes=(h,), max_epochs=epochs, lr=0.05,
                 optimizer__momentum=0.9, max_levels=levels_to_floor(dense_weights, floor),
                 label_noise=0.2, validation_fraction=0.2, selection="loss",
                 random_state=seed)

@@ -28,8 +28,8 @@ and :func:`skimp.model_selection.compare_controls` call these functions.
 from numbers import Real
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 import torch
+from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, logsumexp
 
 from skimp._validation import is_bool
