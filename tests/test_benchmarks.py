@@ -13,7 +13,7 @@ def run_all(monkeypatch):
     monkeypatch.syspath_prepend(str(BENCHMARKS))
     for name in ("common", "bench_training", "bench_patience", "bench_compact",
                  "bench_parallel", "bench_threads", "bench_cost", "bench_last_batch",
-                 "bench_openlth", "run_all"):
+                 "bench_openlth", "bench_calibration", "run_all"):
         sys.modules.pop(name, None)
     import run_all
     return run_all
@@ -38,6 +38,16 @@ def test_run_all_smoke_prints_every_ratio(run_all, capsys):
     assert any(name.startswith("4. GridSearchCV") for name in names)
     assert sum(name.startswith("5. threads") for name in names) >= 2
     assert "| measurement | median | min |" in out
+
+
+def test_calibration_cost_smoke(run_all, capsys):
+    import bench_calibration
+
+    r = bench_calibration.main(["--smoke"])
+    out = capsys.readouterr().out
+    assert r["levels"] == 2
+    assert 0 < r["share of a 120-epoch level (%)"] < r["share of a 60-epoch level (%)"] < 100
+    assert "calibration_noise='estimate', extra (s)" in out
 
 
 def test_cost_estimate_smoke(run_all, capsys):
