@@ -235,6 +235,35 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         :class:`skimp.transforms.RandomCropFlip`. Never applied when
         evaluating a level or predicting. It draws from torch's global RNG,
         which ``fit`` seeds from ``random_state``.
+    calibration : {"auto", "temperature"} or None, default=None
+        Temperature scaling fitted *through the label noise* on the
+        validation split, after the ticket is chosen. ``"temperature"``:
+        one temperature ``T`` per level maximises the likelihood of the
+        noisy validation labels under ``softmax(z / T) @ noise_matrix_``
+        (forward correction); predictions are then ``softmax(z / T)``, the
+        model's estimate of the *clean* labels, and the predicted classes
+        never change. ``"auto"``: ``"temperature"`` when the fit knows the
+        noise (``label_noise > 0`` or ``calibration_noise`` given), else
+        nothing, since temperature scaling on labels of unknown noise can
+        make calibration worse. ``None``: raw logits. ``T`` is folded into
+        the network's output layer (the last ``torch.nn.Linear``, which must
+        give the logits; checked at the start of ``fit``). The selection of
+        the level and every ``val_*`` column of ``imp_path_`` use the raw
+        logits. See the user guide, "Calibration".
+    calibration_noise : None, float, array-like of shape (n_classes, n_classes) \
+            or "estimate", default=None
+        The noise already in the ``y`` passed to ``fit``, which the
+        calibration corrects for on top of the ``label_noise`` the
+        estimator adds (the matrix used is their composition). ``None``:
+        ``y`` is clean. A float in ``[0, 1)``: that fraction of the labels
+        was replaced by a class drawn uniformly, as ``noise_model=
+        "symmetric"`` does. A row-stochastic matrix: row ``i`` is ``P(label
+        | true class classes_[i])``; it must leave the true class the most
+        likely label. ``"estimate"``: the matrix of the validation labels
+        is estimated from them and the chosen ticket's logits
+        (:func:`skimp.calibration.estimate_noise_matrix`, symmetric noise
+        fitted jointly with ``T``). Checked in ``fit`` even when
+        ``calibration=None``, which ignores it.
     **kwargs
         skorch-style prefixed parameters passed to the inner net:
         ``module__*``, ``optimizer__*``, ``criterion__*``, ``callbacks__*``,
@@ -263,7 +292,8 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features,)
         Feature names, when X has string column names.
     net_ : skimp.training.MaskedNet
-        The fitted skorch net, holding the chosen ticket.
+        The fitted skorch net, holding the chosen ticket, with
+        ``temperature_`` folded into its output layer.
     n_threads_ : int or None
         Torch threads ``fit`` trained with, and ``predict*`` use.
     imp_path_ : dict of str to ndarray
@@ -276,10 +306,20 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         all of the kept weights, then ``last_train_accuracy``,
         ``last_val_loss`` and ``last_val_accuracy``, of the weights of the
         level's last epoch (equal to the kept ones without
-        ``early_stopping``), and ``fit_time`` (seconds).
+        ``early_stopping``), ``fit_time`` (seconds), then ``temperature``
+        and ``last_temperature``, the temperatures of the kept and the last
+        weights (1 without ``calibration``).
         Train metrics are on the (noisy) training labels.
     best_level_ : int
         The chosen level.
+    temperature_ : float
+        The chosen ticket's temperature, ``imp_path_["temperature"]
+        [best_level_]``; 1.0 when the fit does not calibrate.
+    noise_matrix_ : ndarray of shape (n_classes, n_classes) or None
+        ``P(validation label j | true class i)``, the matrix the temperature
+        was fitted through: ``calibration_noise`` composed with the
+        injected ``label_noise``, or the estimate. None when the fit does
+        not calibrate.
     best_epoch_ : int
         The chosen level's kept epoch, ``imp_path_["epoch"][best_level_]``.
     sparsity_ : float
