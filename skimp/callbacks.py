@@ -9,7 +9,14 @@ the level's best epoch on the validation split, and ends the level when
 level-by-level schedule.
 """
 
-from skorch.callbacks import Callback, EarlyStopping, InputShapeSetter, LoadInitState, LRScheduler
+from skorch.callbacks import (
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    InputShapeSetter,
+    LoadInitState,
+    LRScheduler,
+)
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 __all__ = ["BestEpoch", "StopLevel", "check_callbacks"]
@@ -25,12 +32,16 @@ class StopLevel(Exception):
 class BestEpoch(Callback):
     """Keep the weights of the best epoch on the validation split.
 
-    After every epoch it reads the validation score that
-    :class:`skimp.training.MaskedNet` records in the history (``valid_acc``,
-    higher is better, or ``valid_loss``, lower is better) and copies the
-    module's weights when the score improves strictly, so ties go to the
-    earlier epoch and the weights are copied only on improvement. Nothing is
-    written to disk.
+    After every epoch it reads the validation scores that
+    :class:`skimp.training.MaskedNet` computes itself
+    (``net.validation_scores_``: accuracy, higher is better, or log-loss,
+    lower is better, the same log-loss as ``imp_path_["val_loss"]``, whatever
+    the criterion) and copies the module's weights when the score improves
+    strictly, so ties go to the earlier epoch and the weights are copied only
+    on improvement. It never reads the history, where a user's callback may
+    write ``valid_acc`` or ``valid_loss`` under its own rule, and a
+    criterion's ``valid_loss`` may be label-smoothed. Nothing is written to
+    disk.
 
     Parameters
     ----------
@@ -76,8 +87,7 @@ class BestEpoch(Callback):
     def on_epoch_end(self, net, **kwargs):
         epoch = self.first_epoch + len(net.history)
         self.last_epoch_ = epoch
-        key = "valid_acc" if self.monitor == "accuracy" else "valid_loss"
-        score = net.history[-1, key]
+        score = net.validation_scores_["accuracy" if self.monitor == "accuracy" else "log_loss"]
         sign = 1 if self.monitor == "accuracy" else -1
         if self.best_score_ is None or sign * score > sign * self.best_score_:
             self.best_epoch_, self.best_score_ = epoch, score
@@ -88,7 +98,7 @@ class BestEpoch(Callback):
                             f"{self.n_iter_no_change} epochs after epoch {self.best_epoch_}")
 
 
-def check_callbacks(net, rewind_epoch):
+def check_callbacks(net, rewind_epoch, early_stopping=False):
     """Refuse the callbacks that cannot follow IMP's level-by-level schedule.
 
     Every level restarts the callbacks and :class:`skimp.imp.ImpRunner` fast-forwards
@@ -104,19 +114,30 @@ def check_callbacks(net, rewind_epoch):
         Initialized net.
     rewind_epoch : int
         Where later levels resume the schedule.
+    early_stopping : bool, default=False
+        The estimator's ``early_stopping``.
 
     Raises
     ------
     ValueError
-        For ``EarlyStopping``, ``LoadInitState``, ``InputShapeSetter``, and
-        ``LRScheduler(policy=ReduceLROnPlateau)`` with ``rewind_epoch > 0``.
+        For ``EarlyStopping``, ``LoadInitState``, ``InputShapeSetter``,
+        ``LRScheduler(policy=ReduceLROnPlateau)`` with ``rewind_epoch > 0``
+        and ``Checkpoint(load_best=True)`` with ``early_stopping``.
     """
     for name, cb in net.callbacks_:
-        _check_callback(name, cb, rewind_epoch)
+        _check_callback(name, cb, rewind_epoch, early_stopping)
 
 
-def _check_callback(name, cb, rewind_epoch):
+def _check_callback(name, cb, rewind_epoch, early_stopping):
     """:func:`check_callbacks` for the callback ``cb`` named ``name``."""
+    if isinstance(cb, Checkpoint) and cb.load_best and early_stopping:
+        raise ValueError(
+            f"Checkpoint(load_best=True) cannot run with early_stopping=True (callback "
+            f"{name!r}): at the end of every level it reloads the checkpoint's weights "
+            f"and history over the weights the level ended with, which the next level "
+            f"prunes, while early_stopping already keeps each level's best epoch by "
+            f"the selection rule. Pass load_best=False to only save checkpoints, or "
+            f"early_stopping=False.")
 
     if isinstance(cb, EarlyStopping):
         raise ValueError(

@@ -49,6 +49,8 @@ __all__ = ["PrunedNetClassifier"]
 # skorch-style parameters routed to the inner net, e.g. ``optimizer__momentum``.
 NET_PREFIXES = ("module__", "optimizer__", "criterion__", "callbacks__",
                 "iterator_train__", "iterator_valid__")
+# Routed counts that skimp reads or the loaders use: a bool there is a mistake.
+ROUTED_COUNTS = ("iterator_train__batch_size", "iterator_valid__batch_size")
 
 
 
@@ -219,7 +221,13 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         every hook skorch sends, with skorch's arguments, including
         ``on_grad_computed`` (``GradientNormClipping``) and the per-batch
         history. The validation split is their ``dataset_valid``, so
-        ``valid_loss`` is in the history. ``PrintLog`` and ``Checkpoint``
+        ``valid_loss`` is in the history. They may use any name: skimp
+        never reads the history to choose an epoch or a level, and counts
+        the epochs itself, so a callback that writes ``valid_acc`` or
+        ``valid_loss``, or ``Checkpoint(load_best=True)`` reloading a
+        shorter history, changes none of ``imp_path_``'s scores or counts
+        (``load_best=True`` is refused with ``early_stopping=True``, which
+        keeps the best epochs itself). ``PrintLog`` and ``Checkpoint``
         print when ``verbose > 0``, as with skorch's ``verbose``.
         Learning-rate schedules (``skorch.callbacks.LRScheduler``)
         restart at every level and are fast-forwarded to ``rewind_epoch``,
@@ -501,6 +509,12 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         if not sizes or any(not isinstance(h, Integral) or is_bool(h) or h < 1 for h in sizes):
             raise ValueError(
                 f"hidden_layer_sizes must hold integers >= 1, got {self.hidden_layer_sizes!r}.")
+        for name in ROUTED_COUNTS:
+            value = self._net_params().get(name)
+            if is_bool(value):
+                raise ValueError(
+                    f"{name}={value!r} is a boolean; it is a count of rows and would "
+                    f"run as {int(value)}. Pass an int, e.g. {name}=128.")
         if self.rewind_epoch >= self.max_epochs:
             raise ValueError(
                 f"rewind_epoch={self.rewind_epoch} must be below max_epochs="
@@ -614,7 +628,7 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                 hidden_layer_sizes=hidden, input_shape=X.shape[1:],
                 train_transform=self.train_transform, callbacks=self.callbacks,
                 **self._net_params())
-            check_callbacks(net, self.rewind_epoch)
+            check_callbacks(net, self.rewind_epoch, early_stopping=self.early_stopping)
             multiply_adds = check_output_width(net.module_, data[0][:2], n_classes)
             if calibrating:
                 output_layer(net.module_, data[0][:2])  # fails before training, not after

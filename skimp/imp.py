@@ -248,6 +248,9 @@ class ImpRunner:
                 self._fit_epochs(X, y, self.max_epochs - skipped, level)
         except StopLevel:
             pass
+        # Counted before on_train_end, where a callback may rewrite the
+        # history (skorch's Checkpoint(load_best=True) loads a shorter one).
+        self.epochs_trained = len(self.net.history)
         self.net.notify("on_train_end", X=X, y=y)
 
     def _start_schedule(self, skipped_epochs):
@@ -331,7 +334,7 @@ class ImpRunner:
         prunes them.
         """
         X_tr, y_tr, X_val, y_val = self.data
-        n_epochs = len(self.net.history)
+        n_epochs = self.epochs_trained
         epoch = (self.rewind_epoch if level else 0) + n_epochs
         final = last = None
         if self.best_epoch is not None and self.best_epoch.best_epoch_ != epoch:

@@ -46,6 +46,7 @@ import itertools
 import math
 
 import torch
+import torch.nn.functional as F
 from skorch import NeuralNetClassifier
 from skorch.callbacks import (
     Callback,
@@ -290,7 +291,7 @@ class MaskedNet(NeuralNetClassifier):
         # The hooks cost a call per callback per batch: only made when a
         # callback uses them.
         notify_batches, self._notify_grads_ = self._hooked_callbacks()
-        losses, sizes, hits = [], [], []
+        losses, sizes, hits, log_losses = [], [], [], []
         for batch in iterator:
             if notify_batches:
                 # As skorch's loop: the hook, the train mode set again (a
@@ -311,6 +312,9 @@ class MaskedNet(NeuralNetClassifier):
             sizes.append(len(batch[0]))
             if not training and batch[1] is not None:
                 hits.append((step["y_pred"].argmax(1) == batch[1]).sum())
+                # skimp's own log-loss, that of imp_path_["val_loss"]: the
+                # criterion's may be label-smoothed or the user's own.
+                log_losses.append(F.cross_entropy(step["y_pred"].detach(), batch[1]))
             if self.stop_requested:
                 raise KeyboardInterrupt("training stopped after the current batch")
         # One host sync per epoch; a diverged loss surfaces here.
@@ -322,6 +326,10 @@ class MaskedNet(NeuralNetClassifier):
         if hits:  # skorch's NeuralNetClassifier records valid_acc too
             accuracy = float(torch.stack(hits).sum()) / float(weights.sum())
             self.history.record(prefix + "_acc", accuracy)
+            log_loss = float(torch.stack(log_losses).double().cpu() @ weights) / float(
+                weights.sum())
+            # Kept out of the history, which user callbacks write to as well.
+            self.validation_scores_ = {"accuracy": accuracy, "log_loss": log_loss}
         self.history.record(prefix + "_batch_count", len(iterator))
 
     def _record_loss(self, key, value):

@@ -65,6 +65,8 @@ FIT_CASES = [
     ("patience a boolean", {"patience": True}, X, y, ValueError, "'patience' parameter"),
     ("rewind_epoch a boolean", {"rewind_epoch": False}, X, y, ValueError, "'rewind_epoch' parameter"),
     ("n_threads a boolean", {"n_threads": True}, X, y, ValueError, "'n_threads' parameter"),
+    ("iterator_train__batch_size a boolean", {"iterator_train__batch_size": True}, X, y, ValueError, r"iterator_train__batch_size=True is a boolean.*e.g. iterator_train__batch_size=128"),
+    ("iterator_valid__batch_size a boolean", {"iterator_valid__batch_size": False}, X, y, ValueError, r"iterator_valid__batch_size=False is a boolean"),
     ("negative max_levels", {"max_levels": -1}, X, y, ValueError, "'max_levels' parameter"),
     ("rewind_epoch >= max_epochs", {"rewind_epoch": 3, "max_epochs": 3}, X, y, ValueError, "rewind_epoch=3 must be below max_epochs=3"),
     ("validation_fraction = 0", {"validation_fraction": 0.0}, X, y, ValueError, "'validation_fraction'"),

@@ -2,6 +2,7 @@
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from skorch.history import History
@@ -9,7 +10,7 @@ from skorch.history import History
 from skimp.callbacks import BestEpoch, StopLevel
 
 
-def run_epochs(callback, scores, key="valid_acc"):
+def run_epochs(callback, scores, key="accuracy"):
     """Feed ``scores`` to ``callback`` as a level's epochs; the weight is the epoch.
 
     Returns the epochs trained before the callback stopped the level.
@@ -19,7 +20,7 @@ def run_epochs(callback, scores, key="valid_acc"):
     callback.initialize()
     for epoch, score in enumerate(scores, start=1):
         net.history.new_epoch()
-        net.history.record(key, score)
+        net.validation_scores_ = {key: score}
         with torch.no_grad():
             module.weight.fill_(epoch)
         try:
@@ -42,7 +43,7 @@ def test_keeps_the_first_of_tied_best_epochs():
 
 def test_loss_rule_keeps_the_lowest_loss():
     cb = BestEpoch("loss")
-    run_epochs(cb, [1.0, 0.4, 0.6, 0.4, 0.5], key="valid_loss")
+    run_epochs(cb, [1.0, 0.4, 0.6, 0.4, 0.5], key="log_loss")
     assert cb.best_epoch_ == 2 and kept_weight(cb) == 2
 
 
@@ -79,3 +80,79 @@ def test_the_first_epoch_is_always_kept(scores):
     cb = BestEpoch("accuracy")
     run_epochs(cb, scores)
     assert cb.best_epoch_ == 1 and kept_weight(cb) == 1
+
+
+# -- user callbacks never decide the kept epoch (issue 26, items 2 to 4) ------
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return (X[:500] / 16).astype("float32"), y[:500]
+
+
+def _early(**params):
+    from tests._helpers import fast_clf
+
+    defaults = dict(hidden_layer_sizes=(32,), max_epochs=12, max_levels=1, label_noise=0.4,
+                    early_stopping=True)
+    return fast_clf(**{**defaults, **params})
+
+
+@pytest.mark.parametrize("selection, scoring", [
+    ("accuracy", {"scoring": "accuracy", "name": "valid_acc", "on_train": True,
+                  "lower_is_better": False}),
+    ("loss", {"scoring": "neg_log_loss", "name": "valid_loss", "lower_is_better": False}),
+])
+def test_a_user_callback_named_like_the_validation_scores_does_not_choose_the_epoch(
+        selection, scoring):
+    from skorch.callbacks import EpochScoring
+
+    X, y = _digits()
+    plain = _early(selection=selection).fit(X, y)
+    clash = _early(selection=selection, callbacks=[EpochScoring(**scoring)]).fit(X, y)
+    for key in ("epoch", "val_accuracy", "val_loss", "level"):
+        assert clash.imp_path_[key].tolist() == plain.imp_path_[key].tolist(), key
+
+
+class ValidationLogLoss:
+    """Each epoch's validation log-loss, computed independently of skimp."""
+
+    @staticmethod
+    def callback():
+        from skorch.callbacks import EpochScoring
+
+        return EpochScoring("neg_log_loss", name="nll_check", lower_is_better=False)
+
+
+def test_the_loss_rule_keeps_the_epoch_of_the_lowest_reported_log_loss_under_label_smoothing():
+    # Seeds 0 and 2: the label-smoothed loss is lowest at another epoch.
+    X, y = _digits()
+    for seed in (0, 2):
+        clf = _early(selection="loss", criterion__label_smoothing=0.5, max_levels=0,
+                     max_epochs=25, lr=0.3, hidden_layer_sizes=(64,), random_state=seed,
+                     callbacks=[ValidationLogLoss.callback()]).fit(X, y)
+        nll = [-score for score in clf.net_.history[:, "nll_check"]]
+        assert clf.imp_path_["epoch"][0] == 1 + int(np.argmin(np.round(nll, 6)))
+        # The reported loss is the same log-loss, of the kept epoch.
+        assert clf.imp_path_["val_loss"][0] == pytest.approx(min(nll), abs=1e-5)
+
+
+def test_checkpoint_load_best_with_early_stopping_is_refused(tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    X, y = _digits()
+    with pytest.raises(ValueError, match=r"Checkpoint\(load_best=True\) cannot run with "
+                                         r"early_stopping=True \(callback 'Checkpoint'\)"):
+        _early(callbacks=[Checkpoint(load_best=True, dirname=str(tmp_path))]).fit(X, y)
+
+
+def test_epochs_are_counted_by_skimp_not_by_a_reloaded_history(tmp_path):
+    from skorch.callbacks import Checkpoint
+
+    X, y = _digits()
+    # load_best reloads the checkpoint's history, shorter than the epochs trained.
+    clf = _early(early_stopping=False, max_epochs=20, lr=0.5, callbacks=[
+        Checkpoint(monitor="valid_loss_best", load_best=True, dirname=str(tmp_path))]).fit(X, y)
+    assert clf.imp_path_["n_epochs"].tolist() == [20, 20]
+    assert clf.imp_path_["epoch"].tolist() == [20, 20]
