@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 STATIC = DOCS / "_static"
-MODULES = ["calibration", "checkpoints", "compact", "datasets", "imp", "masks", "metrics", "model_selection",
-           "modules", "noise", "plotting", "pruning", "training", "transforms"]
+MODULES = ["calibration", "checkpoints", "compact", "datasets", "imp", "masks", "metrics",
+           "model_selection", "modules", "noise", "plotting", "pruning", "training", "transforms"]
 NAVBAR = ["Getting started", "User guide", "Examples", "Results", "Performance", "Science",
           "API", "Changelog"]
 
