@@ -8,6 +8,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -666,6 +667,12 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
                 f"the best of the {len(result.states)} finished levels (level "
                 f"{result.best_level}).", UserWarning, stacklevel=3)
         best = result.best_level
+        if best == self.max_levels > 0:
+            warnings.warn(
+                f"The chosen ticket is the last level run (level {best}, max_levels="
+                f"{self.max_levels}): sparser tickets might do better on the validation "
+                f"split. Raise max_levels; with checkpoint_dir, a rerun trains only the "
+                f"new levels.", ConvergenceWarning, stacklevel=3)
         return {
             "classes_": classes,
             "noise_mask_": noise_mask,

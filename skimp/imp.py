@@ -417,7 +417,8 @@ class ImpRunner:
         best_level = select_level(self.path, self.selection)
         self.load_level(best_level)
         if self.progress is not None:
-            self.progress.summary(self.path, best_level, self.best_epoch is not None)
+            self.progress.summary(self.path, best_level, self.best_epoch is not None,
+                                  last_level=self.max_levels)
         return ImpResult(path={key: np.asarray(v) for key, v in self.path.items()},
                          states=list(self.states), best_level=best_level,
                          interrupted=self.interrupted)

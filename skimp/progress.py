@@ -126,8 +126,8 @@ class Progress(Callback):
                     f"{row['val_accuracy']:>8.4f} {row['fit_time']:>8.2f} {left:>8}")
         self._last_line = time.perf_counter()
 
-    def summary(self, path, best_level, early_stopping):
-        """Say which level was chosen, and what level 0 means."""
+    def summary(self, path, best_level, early_stopping, last_level=None):
+        """Say which level was chosen, and what level 0 or the last level means."""
         n = path["n_params"]
         epoch = int(path["epoch"][best_level])
         text = (f"chosen: level {best_level}, {int(n[best_level]):,} of {int(n[0]):,} "
@@ -139,6 +139,10 @@ class Progress(Callback):
             text += (f". That is {dense}: no pruned level did better on the validation "
                      f"split, so pruning did not help on this data. Keep this model, or "
                      f"see 'Early-stopped tickets' in the user guide")
+        elif best_level == last_level:
+            text += (f". That is the last level, max_levels={last_level}: sparser tickets "
+                     f"might do better. Raise max_levels (with checkpoint_dir, a rerun "
+                     f"trains only the new levels)")
         self._print(text + ".")
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score
 
 from skimp import PrunedNetClassifier
@@ -408,6 +409,8 @@ def test_a_tiny_last_batch_is_announced_once(digits):
     assert ours[0].filename == __file__  # points at the call to fit
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        # These fits choose their last level, which warns that more might help.
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
         fast_clf(batch_size=67, iterator_train__drop_last=True).fit(X, y)
         fast_clf(batch_size=66).fit(X, y)  # 12 rows, over 1/16 of a batch: no harm measured
         fast_clf(batch_size=64).fit(X, y)  # a last batch of 28 rows, 44% of one
@@ -728,3 +731,18 @@ def test_by_default_each_level_keeps_its_last_epoch(digits):
     early = PrunedNetClassifier(early_stopping=True, **params).fit(X, y)
     assert early.best_epoch_ == early.imp_path_["epoch"][early.best_level_]
     assert early.imp_path_["n_params"].tolist() == default.imp_path_["n_params"].tolist()
+
+
+def test_choosing_the_last_level_warns_that_more_levels_might_help(digits, capsys):
+    import warnings
+
+    X, y = digits
+    last = lambda path: int(path["level"][-1])  # noqa: E731
+    with pytest.warns(ConvergenceWarning, match=r"last level run \(level 2, max_levels=2\)"
+                                                r".*Raise max_levels"):
+        fast_clf(selection=last, verbose=1).fit(X, y)
+    assert "That is the last level, max_levels=2" in capsys.readouterr().out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fast_clf(selection=lambda path: 1).fit(X, y)
+        fast_clf(max_levels=0).fit(X, y)  # the dense net alone: nothing to raise

@@ -164,8 +164,16 @@ class ReliabilityDisplay:
         # Bars first, the reference line last, whatever the drawing order.
         handles = ax.get_legend_handles_labels()[0]
         handles.sort(key=lambda h: h.get_label() == "Perfectly calibrated")
-        # Over- and under-confident diagrams leave opposite corners free.
-        ax.legend(handles=handles, loc="best")
+        # Bars rise from the bottom and the high-confidence bins are tall, so
+        # the upper left is the one corner that is usually free. An
+        # underconfident model fills it too (accurate low-confidence bins):
+        # then the legend goes outside, right of the diagram.
+        tops = np.maximum(acc, conf)[left < 0.5]
+        if tops.size and tops.max() > 0.6:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                      borderaxespad=0.0)
+        else:
+            ax.legend(handles=handles, loc="upper left")
 
         self.hist_ax_ = self.hist_bars_ = None
         if hist:

@@ -218,3 +218,28 @@ def test_reliability_invalid_input():
         X = np.random.RandomState(0).normal(size=(20, 2))
         ReliabilityDisplay.from_estimator(
             LinearSVC().fit(X, y), X, y)
+
+
+@pytest.mark.parametrize("underconfident", [False, True])
+def test_the_legend_covers_no_bar(underconfident):
+    # An underconfident model: every bin more accurate than its confidence,
+    # the low-confidence ones too, so the bars fill the upper left.
+    rng = np.random.RandomState(0)
+    n, k = 4000, 3
+    conf = rng.uniform(1 / k, 1, n)
+    p_right = np.minimum(1, conf + 0.35) if underconfident else conf
+    right = rng.rand(n) < p_right
+    y_true = rng.randint(0, k, n)
+    pred = np.where(right, y_true, (y_true + 1) % k)
+    proba = np.zeros((n, k))
+    proba[np.arange(n), pred] = conf
+    for j in range(k):
+        other = pred != j
+        proba[other, j] = (1 - conf[other]) / (k - 1)
+    disp = ReliabilityDisplay.from_predictions(y_true, proba, n_bins=10)
+    fig = disp.figure_
+    fig.canvas.draw()
+    box = disp.ax_.get_legend().get_window_extent()
+    for bar in [*disp.bars_, *disp.gap_bars_]:
+        assert not box.overlaps(bar.get_window_extent()), bar
+    plt.close(fig)
