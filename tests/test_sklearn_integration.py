@@ -79,3 +79,24 @@ def test_grid_search_over_early_stopping(digits):
     assert np.all(np.isfinite(grid.cv_results_["mean_test_score"]))
     best = grid.best_estimator_
     assert best.best_epoch_ == best.imp_path_["epoch"][best.best_level_]
+
+
+def test_cleanlab_finds_the_mislabelled_rows_with_a_ticket():
+    # cleanlab's CleanLearning drives any sklearn classifier through
+    # cross-validated predict_proba: a real client of the estimator contract.
+    cleanlab = pytest.importorskip("cleanlab.classification")
+    from sklearn.datasets import load_digits
+
+    from skimp import PrunedNetClassifier, apply_label_noise
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    y_noisy, _ = apply_label_noise(y, 0.3, random_state=0)
+    wrong = y_noisy != y
+    clf = PrunedNetClassifier(hidden_layer_sizes=(64,), max_epochs=15, max_levels=2,
+                              early_stopping=True, random_state=0, n_threads=1)
+    issues = cleanlab.CleanLearning(clf, cv_n_folds=3, seed=0).find_label_issues(X, y_noisy)
+    flagged = issues["is_label_issue"].to_numpy()
+    precision = (flagged & wrong).sum() / flagged.sum()
+    recall = (flagged & wrong).sum() / wrong.sum()
+    assert precision > 0.8 and recall > 0.8, (precision, recall)
