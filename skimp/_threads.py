@@ -9,10 +9,12 @@ them back. All are imported from :mod:`skimp.training`.
 import contextlib
 import math
 import os
+import time
 
 import torch
 
-__all__ = ["AUTO_THREADS_MIN_WORK", "MultiplyAddCounter", "resolve_threads", "torch_threads"]
+__all__ = ["AUTO_THREADS_MIN_WORK", "MultiplyAddCounter", "idle_cores", "resolve_threads",
+           "torch_threads"]
 
 #: Multiply-adds per training batch (those of one row's forward pass times
 #: the batch size; for an MLP, its weights times the batch size) from which
@@ -98,6 +100,46 @@ class MultiplyAddCounter:
         return False
 
 
+def _cpu_times():
+    """The machine's cumulative CPU times, from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    # user nice system idle iowait irq softirq steal (guest times are in user)
+    return [int(v) for v in fields[1:9]]
+
+
+def idle_cores(interval=0.2):
+    """How many CPUs sat idle over the next ``interval`` seconds.
+
+    Read from /proc/stat (idle and iowait time over all time) where there is
+    one; elsewhere the machine's CPU count less its 1-minute load average;
+    None where neither can be read.
+
+    Parameters
+    ----------
+    interval : float, default=0.2
+        Seconds to watch.
+
+    Returns
+    -------
+    idle : float or None
+        In CPUs, e.g. about 1.0 on a 2-CPU machine with one core busy.
+    """
+    n_cpus = os.cpu_count() or 1
+    try:
+        before = _cpu_times()
+        time.sleep(interval)
+        after = _cpu_times()
+    except (OSError, ValueError, IndexError):
+        try:
+            return max(0.0, n_cpus - os.getloadavg()[0])
+        except (OSError, AttributeError):
+            return None
+    spent = [b - a for a, b in zip(before, after)]
+    total = sum(spent)
+    return n_cpus * (spent[3] + spent[4]) / total if total > 0 else None
+
+
 def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
     """The torch thread count a fit uses.
 
@@ -106,10 +148,15 @@ def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
     n_threads : int, "auto" or None
         An int is used as it is and ``None`` means torch's current setting.
         ``"auto"`` gives 1 when a batch's work, its multiply-adds, is below
-        :data:`AUTO_THREADS_MIN_WORK`, and torch's current setting, at most
-        the cores this process may use, otherwise. joblib's process workers
-        start with torch capped at ``cores // n_jobs`` threads, and Dask's
-        with one, so "auto" never oversubscribes them.
+        :data:`AUTO_THREADS_MIN_WORK`, and otherwise torch's current
+        setting, at most the cores this process may use and at most the
+        cores that are idle when the fit starts (:func:`idle_cores`,
+        rounded down unless 0.7 of a core is free): a thread that waits for a
+        sibling the scheduler has given to another process stalls every
+        parallel region, and made fits up to 50 times slower on a busy
+        machine. joblib's process workers start with torch capped at
+        ``cores // n_jobs`` threads, and Dask's with one, so "auto" never
+        oversubscribes them.
     module : torch.nn.Module
     batch_size : int
     multiply_adds : int, default=None
@@ -135,4 +182,9 @@ def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(torch.get_num_threads(), cores))
+    threads = max(1, min(torch.get_num_threads(), cores))
+    if threads > 1:
+        idle = idle_cores()
+        if idle is not None:
+            threads = max(1, min(threads, int(idle + 0.3)))
+    return threads

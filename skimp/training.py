@@ -62,6 +62,7 @@ from skorch.utils import TeeGenerator
 from skimp._threads import (  # AUTO_THREADS_MIN_WORK: skimp.training's, as before
     AUTO_THREADS_MIN_WORK,  # noqa: F401
     MultiplyAddCounter,
+    idle_cores,
     resolve_threads,
     torch_threads,
 )
@@ -70,7 +71,7 @@ from skimp.modules import MLP
 # The thread settings live in skimp._threads and are part of this module's face.
 __all__ = ["MaskedNet", "MultiplyAddCounter", "TensorBatches", "TensorDataset", "build_net",
            "check_net_params", "check_output_width", "check_training_settings",
-           "resolve_threads", "torch_threads"]
+           "idle_cores", "resolve_threads", "torch_threads"]
 
 #: Rows per forward pass when a net is evaluated or predicts: large enough
 #: that per-call overhead vanishes, small enough that a wide network's

@@ -433,3 +433,36 @@ def test_auto_threads_decide_mlps_as_before():
                 == resolve_threads("auto", mlp, batch))
     assert resolve_threads("auto", MLP(784, 10, (300, 100)), 128) == expected
     assert resolve_threads("auto", MLP(64, 10, (100,)), 128) == 1
+
+
+def test_auto_threads_leave_the_busy_cores_alone():
+    """With every core but one busy, a large fit takes one thread: threads
+    that wait for a descheduled sibling made fits up to 50x slower."""
+    import subprocess
+    import sys
+    import time
+
+    from skimp.training import idle_cores, resolve_threads
+
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2 or torch.get_num_threads() < 2:
+        pytest.skip("needs 2 cores and 2 torch threads")
+    big = torch.nn.Linear(1000, 1000)
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(cores - 1)]
+    try:
+        time.sleep(0.5)
+        assert idle_cores() < 1.6
+        assert resolve_threads("auto", big, 64) == 1
+        assert resolve_threads(2, big, 64) == 2  # an int is used as it is
+    finally:
+        for p in busy:
+            p.kill()
+            p.wait()
+
+
+def test_idle_cores_counts_cpus():
+    from skimp.training import idle_cores
+
+    idle = idle_cores(interval=0.1)
+    assert 0 <= idle <= os.cpu_count() + 0.01
