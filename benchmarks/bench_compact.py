@@ -23,6 +23,7 @@ Run ``python benchmarks/bench_compact.py [--quick | --smoke]``.
 import argparse
 import io
 import pickle
+import time
 import warnings
 from functools import partial
 
@@ -328,12 +329,106 @@ def describe_conv(r):
     return "\n".join(lines)
 
 
+# The contention cases: the loads of common.LOADS, alone and together.
+CONTENTION = {
+    "idle": (),
+    "a busy core": ("busy core",),
+    "another torch process (matmul)": ("torch matmul, 2 threads",),
+    "another torch process (small ops)": ("torch small ops, 2 threads",),
+    "a skimp fit": ("skimp fit, 2 threads",),
+    "a busy core and small ops": ("busy core", "torch small ops, 2 threads"),
+    "two skimp fits": ("skimp fit, 2 threads", "skimp fit, 2 threads"),
+}
+
+
+def random_ticket(sizes=(784, 1024, 512, 10), density=0.04, seed=0):
+    """An MLP whose hidden weights keep ``density`` of their entries, at random."""
+    from skimp.modules import MLP
+
+    torch.manual_seed(seed)
+    module = MLP(sizes[0], sizes[-1], sizes[1:-1]).eval()
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith("weight") and param.shape[0] != sizes[-1]:
+                param.mul_((torch.rand_like(param) < density).float())
+    return module
+
+
+def best_of(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def contention(mode="full", cases=None):
+    """Dense against compact under other processes' load (an MLP 784-1024-512-10
+    at ~4% density, 10,000 rows, best of 5). At torch's default threads: the
+    dense masked net, the compact ticket as ``compact`` returns it (one
+    thread, its ``n_threads``), and the compact ticket with
+    ``n_threads=None`` (torch's threads, as before); at one thread: the dense
+    net, and the compact ticket with ``n_threads=None``, its own one-thread
+    time."""
+    rows, repeats = {"full": (10_000, 5), "quick": (10_000, 3), "smoke": (500, 1)}[mode]
+    dense = random_ticket()
+    compacted = compact(dense)  # runs at one thread: its n_threads
+    # As before n_threads existed: torch's threads, here the default count.
+    unpinned = compact(dense)
+    unpinned.n_threads = None
+    X = torch.rand(rows, 784)
+    default_threads = torch.get_num_threads()
+    results = []
+    for case in cases or CONTENTION:
+        with common.background_load(CONTENTION[case] if mode != "smoke" else ()), \
+                torch.inference_mode():
+            timed = {}
+            for threads in (default_threads, 1):
+                with common.torch_threads(threads):
+                    dense(X), compacted(X), unpinned(X)  # warm-up
+                    timed[threads] = (best_of(lambda: dense(X), repeats),
+                                      best_of(lambda: compacted(X), repeats),
+                                      best_of(lambda: unpinned(X), repeats))
+        (dense_t, compact_t, unpinned_t), (dense_1, _, unpinned_1) = (
+            timed[default_threads], timed[1])
+        results.append({"case": case, "threads": default_threads,
+                        "dense_ms": dense_t * 1e3, "compact_ms": compact_t * 1e3,
+                        "dense_1_ms": dense_1 * 1e3, "compact_1_ms": unpinned_1 * 1e3,
+                        "unpinned_ms": unpinned_t * 1e3,
+                        "speedup": dense_t / compact_t,
+                        "compact_vs_one_thread": compact_t / unpinned_1,
+                        "unpinned_speedup": dense_t / unpinned_t})
+    return results
+
+
+def describe_contention(results):
+    lines = ["", "compact under contention (MLP 784-1024-512-10, ~4% density, best of the "
+             "repeats): target speedup >= 3x at the default threads, and compact at most 2x "
+             "its own one-thread time",
+             "| other load | dense (ms) | compact (ms) | speedup | compact / its 1-thread "
+             "time | compact, n_threads=None (ms) | its speedup | dense, 1 thread (ms) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        lines.append(f"| {r['case']} | {r['dense_ms']:.0f} | {r['compact_ms']:.1f} | "
+                     f"{r['speedup']:.1f}x | {r['compact_vs_one_thread']:.2f} | "
+                     f"{r['unpinned_ms']:.1f} | {r['unpinned_speedup']:.1f}x | "
+                     f"{r['dense_1_ms']:.0f} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_mode_arguments(parser)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--contention", action="store_true",
+                        help="only the contention cases: other processes load the machine")
     args = parser.parse_args(argv)
     mode = common.mode(args)
+    if args.contention:
+        result = {"contention": contention(mode)}
+        print(describe_contention(result["contention"]), flush=True)
+        return result
     result = run(mode, threads=args.threads)
     print(describe(result), flush=True)
     with common.torch_threads(args.threads):

@@ -175,3 +175,65 @@ class CpuShare:
             machine = (busy - self.busy) / max(total - self.total, 1) * os.cpu_count()
             self.others_cores = max(machine - self.ours_cores, 0.0)
         return False
+
+
+# Background loads for the contention cases of bench_compact and bench_threads:
+# the programs other processes run on a machine that is not idle. Each is a
+# separate Python process, killed when the block ends.
+LOADS = {
+    # One core spinning in pure Python, as a busy notebook kernel or a browser tab.
+    "busy core": "while True: pass",
+    # Another torch process at 2 threads with large parallel regions.
+    "torch matmul, 2 threads": (
+        "import torch; torch.set_num_threads(2); a = torch.rand(512, 512)\n"
+        "while True: a @ a"),
+    # Another torch process at 2 threads with many small parallel regions,
+    # whose OpenMP threads spin between them, as a test suite or a small fit does.
+    "torch small ops, 2 threads": (
+        "import torch; torch.set_num_threads(2); a = torch.rand(64, 1024)\n"
+        "while True: (a + 1).relu_().sum(1)"),
+    # A real one: a skimp fit at torch's default threads.
+    "skimp fit, 2 threads": (
+        "import numpy as np\n"
+        "from skimp import PrunedNetClassifier\n"
+        "rng = np.random.RandomState(0); X = rng.rand(20000, 784).astype('float32')\n"
+        "y = rng.randint(0, 10, 20000)\n"
+        "while True: PrunedNetClassifier(hidden_layer_sizes=(300, 100), max_epochs=50, "
+        "max_levels=5, n_threads=2).fit(X, y)"),
+}
+
+
+class background_load:
+    """Run the named loads of :data:`LOADS` in other processes for a while.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Keys of :data:`LOADS`; a name may repeat. Empty: an idle machine.
+    settle : float, default=1.0
+        Seconds to wait after starting them, so that they are running.
+    """
+
+    def __init__(self, names, settle=1.0):
+        self.names = list(names)
+        self.settle = settle
+        self.processes = []
+
+    def __enter__(self):
+        import subprocess
+
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        for name in self.names:
+            self.processes.append(subprocess.Popen(
+                [sys.executable, "-c", LOADS[name]], env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        if self.processes:
+            time.sleep(self.settle)
+        return self
+
+    def __exit__(self, *exc_info):
+        for process in self.processes:
+            process.kill()
+        for process in self.processes:
+            process.wait()
+        return False

@@ -9,12 +9,13 @@ them back. All are imported from :mod:`skimp.training`.
 import contextlib
 import math
 import os
+import threading
 import time
 
 import torch
 
 __all__ = ["AUTO_THREADS_MIN_WORK", "MultiplyAddCounter", "idle_cores", "resolve_threads",
-           "torch_threads"]
+           "shared_threads", "torch_threads"]
 
 #: Multiply-adds per training batch (those of one row's forward pass times
 #: the batch size; for an MLP, its weights times the batch size) from which
@@ -42,6 +43,42 @@ def torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+_SHARED_LOCK = threading.Lock()
+_SHARED = {"depth": 0, "restore": None}
+
+
+@contextlib.contextmanager
+def shared_threads(n_threads):
+    """:func:`torch_threads` for code that several Python threads may run at once.
+
+    torch has one thread count per process. The first block to enter sets
+    it, the last to leave restores it, and blocks that enter meanwhile, in
+    this thread or another, run with it: a server calling a compact ticket
+    from a thread pool never leaves torch with another count than it had.
+
+    Parameters
+    ----------
+    n_threads : int or None
+        ``None`` leaves torch's setting alone.
+    """
+    if n_threads is None:
+        yield
+        return
+    with _SHARED_LOCK:
+        if _SHARED["depth"] == 0:
+            _SHARED["restore"] = torch.get_num_threads()
+            if n_threads != _SHARED["restore"]:
+                torch.set_num_threads(n_threads)
+        _SHARED["depth"] += 1
+    try:
+        yield
+    finally:
+        with _SHARED_LOCK:
+            _SHARED["depth"] -= 1
+            if _SHARED["depth"] == 0 and torch.get_num_threads() != _SHARED["restore"]:
+                torch.set_num_threads(_SHARED["restore"])
 
 
 class MultiplyAddCounter:

@@ -11,6 +11,7 @@ from torch import nn
 from skimp.compact import (
     CompactConv2d,
     CompactConvNet,
+    CompactLinear,
     CompactMLP,
     compact,
     compact_convnet,
@@ -535,3 +536,53 @@ def test_compact_conv_ticket_of_the_estimator(digits):
     with torch.no_grad():
         logits = ticket(torch.as_tensor(X, dtype=torch.float32))
     assert np.abs(logits.numpy() - clf.decision_function(X)).max() <= TOL
+
+
+# -- threads: a compact ticket runs at one thread, and leaves torch's alone --
+
+def _thread_counts_seen(module, X):
+    seen = []
+    layer = next(m for m in module.modules() if isinstance(m, CompactLinear))
+    handle = layer.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    try:
+        module(X)
+    finally:
+        handle.remove()
+    return set(seen)
+
+
+def test_the_forward_pass_runs_at_its_own_thread_count():
+    from skimp.training import torch_threads
+
+    torch.manual_seed(0)
+    module = compact(MLP(20, 3, (32, 16)).eval())
+    X = torch.rand(600, 20)
+    assert module.n_threads == 1
+    with torch_threads(2):
+        assert _thread_counts_seen(module, X) == {1}
+        assert torch.get_num_threads() == 2  # restored
+        module.n_threads = None
+        assert _thread_counts_seen(module, X) == {2}
+
+
+def test_thread_count_survives_concurrent_calls_from_a_thread_pool():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skimp.training import torch_threads
+
+    torch.manual_seed(0)
+    module = compact(MLP(20, 3, (32, 16)).eval())
+    X = torch.rand(3000, 20)
+    expected = module(X)
+    with torch_threads(2), ThreadPoolExecutor(4) as pool:
+        outputs = list(pool.map(lambda _: module(X), range(32)))
+        assert torch.get_num_threads() == 2
+    assert all(torch.equal(out, expected) for out in outputs)
+
+
+def test_a_module_pickled_without_n_threads_runs_as_before():
+    torch.manual_seed(0)
+    module = compact(MLP(20, 3, (32,)).eval())
+    del module.n_threads  # as unpickled from before the attribute existed
+    X = torch.rand(5, 20)
+    assert module(X).shape == (5, 3)

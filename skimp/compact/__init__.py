@@ -203,6 +203,11 @@ def compact(module, *, input_shape=None, sparse_threshold=0.25,
     Returns
     -------
     compact : CompactMLP or CompactConvNet
+        Its forward pass runs with one torch thread, whatever torch's
+        setting (its ``n_threads`` attribute; set it to ``None`` for torch's
+        own, or to another count): a ticket's layers are too small for
+        threads to pay, and under load a thread that waits for a descheduled
+        sibling made it slower than the dense net (docs/performance.md).
 
     Raises
     ------

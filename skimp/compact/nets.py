@@ -10,6 +10,7 @@ import math
 import torch
 from torch import nn
 
+from skimp._threads import shared_threads
 from skimp.modules import as_images
 
 __all__ = ["CompactMLP", "CompactConvNet", "module_nbytes"]
@@ -43,12 +44,14 @@ def relu_stack(layers, h):
 
 
 class _CompactNet(nn.Module):
-    """What both compact networks hold: the logits when nothing survives."""
+    """What both compact networks hold: the logits when nothing survives, and
+    the torch thread count their forward pass runs with."""
 
-    def __init__(self, n_outputs, chunk_size, constant_logits):
+    def __init__(self, n_outputs, chunk_size, constant_logits, n_threads=1):
         super().__init__()
         self.n_outputs = n_outputs
         self.chunk_size = chunk_size
+        self.n_threads = n_threads
         if constant_logits is None:
             constant_logits = torch.zeros(n_outputs)
         self.register_buffer("constant_logits", constant_logits.clone())
@@ -60,6 +63,16 @@ class _CompactNet(nn.Module):
 
     def _constant(self, n_rows):
         return self.constant_logits.expand(n_rows, -1).clone()
+
+    def forward(self, X):
+        """Logits for the rows of ``X``, computed with ``n_threads`` torch threads."""
+        # Traced programs (torch.export, torch.compile) hold the operations
+        # only: the thread count is the caller's business there.
+        if torch.compiler.is_compiling() or torch.compiler.is_exporting():
+            return self._forward(X)
+        # Modules pickled before n_threads existed run as they did.
+        with shared_threads(getattr(self, "n_threads", None)):
+            return self._forward(X)
 
 
 class CompactMLP(_CompactNet):
@@ -82,6 +95,15 @@ class CompactMLP(_CompactNet):
         module by ``torch.export`` takes all rows at once instead.
     constant_logits : torch.Tensor of shape (n_outputs,), default=None
         The output when ``layers`` is empty.
+    n_threads : int or None, default=1
+        Torch threads of the forward pass, set for its duration and restored
+        (:func:`skimp.training.shared_threads`, safe from a thread pool).
+        A ticket's layers are small: threads spend more time meeting than
+        computing, and on a busy machine a thread waiting for a descheduled
+        sibling made the forward pass many times slower
+        (``benchmarks/bench_compact.py --contention``). ``None`` runs with
+        torch's own setting. A ``torch.export``-ed program runs with the
+        caller's.
 
     Attributes
     ----------
@@ -90,13 +112,13 @@ class CompactMLP(_CompactNet):
     """
 
     def __init__(self, layers, n_features, n_outputs, *, flatten=False,
-                 chunk_size=256, constant_logits=None):
-        super().__init__(n_outputs, chunk_size, constant_logits)
+                 chunk_size=256, constant_logits=None, n_threads=1):
+        super().__init__(n_outputs, chunk_size, constant_logits, n_threads)
         self.layers = nn.ModuleList(layers)
         self.n_features = n_features
         self.flatten = flatten
 
-    def forward(self, X):
+    def _forward(self, X):
         """Logits for the rows of ``X``, shape ``(n_rows, n_outputs)``."""
         # flatten(1) and X.shape[0], not len(X): under torch.export, len()
         # would fix the number of rows to the example's.
@@ -147,6 +169,8 @@ class CompactConvNet(_CompactNet):
         :class:`CompactMLP`.
     constant_logits : torch.Tensor of shape (n_outputs,), default=None
         The output when ``head`` is empty.
+    n_threads : int or None, default=1
+        Torch threads of the forward pass, as in :class:`CompactMLP`.
 
     Attributes
     ----------
@@ -156,15 +180,15 @@ class CompactConvNet(_CompactNet):
     """
 
     def __init__(self, features, head, input_shape, n_outputs, *, image_chunk=256,
-                 chunk_size=256, constant_logits=None):
-        super().__init__(n_outputs, chunk_size, constant_logits)
+                 chunk_size=256, constant_logits=None, n_threads=1):
+        super().__init__(n_outputs, chunk_size, constant_logits, n_threads)
         self.features = nn.ModuleList(features)
         self.head = nn.ModuleList(head)
         self.input_shape = tuple(input_shape)
         self.n_features = math.prod(self.input_shape)
         self.image_chunk = image_chunk
 
-    def forward(self, X):
+    def _forward(self, X):
         """Logits for images ``X`` of shape ``(n, *input_shape)``, or flat rows."""
         X = as_images(X.to(self.constant_logits.dtype), self.input_shape, "CompactConvNet")
         n_rows = X.shape[0]
