@@ -40,6 +40,18 @@ def test_run_all_smoke_prints_every_ratio(run_all, capsys):
     assert "| measurement | median | min |" in out
 
 
+def test_contention_cases_smoke(run_all, capsys):
+    import bench_compact
+    import bench_threads
+
+    compact = bench_compact.main(["--smoke", "--contention"])["contention"]
+    assert [r["case"] for r in compact] == list(bench_compact.CONTENTION)
+    busy = bench_threads.main(["--smoke", "--busy"])
+    assert [r["case"] for r in busy] == list(bench_threads.BUSY)
+    out = capsys.readouterr().out
+    assert "compact / its 1-thread time" in out and "threads 'auto' chose" in out
+
+
 def test_calibration_cost_smoke(run_all, capsys):
     import bench_calibration
 
