@@ -9,13 +9,12 @@ them back. All are imported from :mod:`skimp.training`.
 import contextlib
 import math
 import os
-import threading
 import time
 
 import torch
 
 __all__ = ["AUTO_THREADS_MIN_WORK", "MultiplyAddCounter", "idle_cores", "resolve_threads",
-           "shared_threads", "torch_threads"]
+           "torch_threads"]
 
 #: Multiply-adds per training batch (those of one row's forward pass times
 #: the batch size; for an MLP, its weights times the batch size) from which
@@ -28,6 +27,9 @@ AUTO_THREADS_MIN_WORK = 2**24
 @contextlib.contextmanager
 def torch_threads(n_threads):
     """Run the block with ``n_threads`` torch CPU threads, then restore them.
+
+    torch's count is the calling thread's own (OpenMP's), so blocks in other
+    Python threads, such as a server's thread pool, neither see nor undo it.
 
     Parameters
     ----------
@@ -43,42 +45,6 @@ def torch_threads(n_threads):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-_SHARED_LOCK = threading.Lock()
-_SHARED = {"depth": 0, "restore": None}
-
-
-@contextlib.contextmanager
-def shared_threads(n_threads):
-    """:func:`torch_threads` for code that several Python threads may run at once.
-
-    torch has one thread count per process. The first block to enter sets
-    it, the last to leave restores it, and blocks that enter meanwhile, in
-    this thread or another, run with it: a server calling a compact ticket
-    from a thread pool never leaves torch with another count than it had.
-
-    Parameters
-    ----------
-    n_threads : int or None
-        ``None`` leaves torch's setting alone.
-    """
-    if n_threads is None:
-        yield
-        return
-    with _SHARED_LOCK:
-        if _SHARED["depth"] == 0:
-            _SHARED["restore"] = torch.get_num_threads()
-            if n_threads != _SHARED["restore"]:
-                torch.set_num_threads(n_threads)
-        _SHARED["depth"] += 1
-    try:
-        yield
-    finally:
-        with _SHARED_LOCK:
-            _SHARED["depth"] -= 1
-            if _SHARED["depth"] == 0 and torch.get_num_threads() != _SHARED["restore"]:
-                torch.set_num_threads(_SHARED["restore"])
 
 
 class MultiplyAddCounter:
@@ -137,20 +103,25 @@ class MultiplyAddCounter:
         return False
 
 
-def _cpu_times():
-    """The machine's cumulative CPU times, from the first line of /proc/stat."""
+def _cpu_times(cpus):
+    """Cumulative times of ``cpus``, summed, from /proc/stat's per-CPU lines."""
+    totals = [0] * 8
     with open("/proc/stat") as f:
-        fields = f.readline().split()
-    # user nice system idle iowait irq softirq steal (guest times are in user)
-    return [int(v) for v in fields[1:9]]
+        for line in f:
+            name, _, rest = line.partition(" ")
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                # user nice system idle iowait irq softirq steal (guest is in user)
+                for i, value in enumerate(rest.split()[:8]):
+                    totals[i] += int(value)
+    return totals
 
 
 def idle_cores(interval=0.2):
     """How many CPUs sat idle over the next ``interval`` seconds.
 
-    Read from /proc/stat (idle and iowait time over all time) where there is
-    one; elsewhere the machine's CPU count less its 1-minute load average;
-    None where neither can be read.
+    Read from /proc/stat (idle and iowait time) for the CPUs this process
+    may run on, where there is one; elsewhere the machine's CPU count less
+    its 1-minute load average; None where neither can be read.
 
     Parameters
     ----------
@@ -162,11 +133,15 @@ def idle_cores(interval=0.2):
     idle : float or None
         In CPUs, e.g. about 1.0 on a 2-CPU machine with one core busy.
     """
-    n_cpus = os.cpu_count() or 1
     try:
-        before = _cpu_times()
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:  # not on Linux
+        cpus = set(range(os.cpu_count() or 1))
+    n_cpus = len(cpus)
+    try:
+        before = _cpu_times(cpus)
         time.sleep(interval)
-        after = _cpu_times()
+        after = _cpu_times(cpus)
     except (OSError, ValueError, IndexError):
         try:
             return max(0.0, n_cpus - os.getloadavg()[0])

@@ -56,7 +56,10 @@ class TicketsMixin:
         module.load_state_dict(state.state_dict(epoch))
         if calibrated:
             column = "temperature" if epoch == "kept" else "last_temperature"
-            fold_temperature(module, float(self.imp_path_[column][level]))
+            # Estimators pickled before calibration existed have no column.
+            temperatures = self.imp_path_.get(column)
+            if temperatures is not None:
+                fold_temperature(module, float(temperatures[level]))
         return module.eval()
 
     def _level_state(self, level):

@@ -341,12 +341,13 @@ def output_layer(module, rows=None):
         training = module.training
         module.eval()
         try:
+            saved = {k: v.clone() for k, v in layer.state_dict().items()}
             with torch.no_grad():
                 before = module(rows).double()
                 _scale_layer(layer, 0.5)
                 after = module(rows).double()
-                _scale_layer(layer, 2.0)
         finally:
+            layer.load_state_dict(saved)
             module.train(training)
         # Compared as probabilities: a head that returns log-probabilities
         # (logits up to a per-row constant) calibrates as well as raw logits.

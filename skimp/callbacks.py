@@ -35,8 +35,8 @@ class BestEpoch(Callback):
     After every epoch it reads the validation scores that
     :class:`skimp.training.MaskedNet` computes itself
     (``net.validation_scores_``: accuracy, higher is better, or log-loss,
-    lower is better, the same log-loss as ``imp_path_["val_loss"]``, whatever
-    the criterion) and copies the module's weights when the score improves
+    lower is better, the log-loss that ``imp_path_["val_loss"]`` reports, up
+    to rounding, whatever the criterion) and copies the module's weights when the score improves
     strictly, so ties go to the earlier epoch and the weights are copied only
     on improvement. It never reads the history, where a user's callback may
     write ``valid_acc`` or ``valid_loss`` under its own rule, and a
@@ -87,7 +87,13 @@ class BestEpoch(Callback):
     def on_epoch_end(self, net, **kwargs):
         epoch = self.first_epoch + len(net.history)
         self.last_epoch_ = epoch
-        score = net.validation_scores_["accuracy" if self.monitor == "accuracy" else "log_loss"]
+        scores = getattr(net, "validation_scores_", None)
+        if scores is None:
+            raise RuntimeError(
+                "BestEpoch reads the validation scores that skimp.training.MaskedNet "
+                "computes in its validation pass; this net has none. Use it inside "
+                "PrunedNetClassifier(early_stopping=True), with a validation split.")
+        score = scores["accuracy" if self.monitor == "accuracy" else "log_loss"]
         sign = 1 if self.monitor == "accuracy" else -1
         if self.best_score_ is None or sign * score > sign * self.best_score_:
             self.best_epoch_, self.best_score_ = epoch, score

@@ -335,7 +335,10 @@ class ImpRunner:
         """
         X_tr, y_tr, X_val, y_val = self.data
         n_epochs = self.epochs_trained
-        epoch = (self.rewind_epoch if level else 0) + n_epochs
+        # The history's length is the epoch of the weights the level holds:
+        # the last one, unless Checkpoint(load_best=True) reloaded an earlier
+        # epoch's weights and history (refused with early_stopping).
+        epoch = (self.rewind_epoch if level else 0) + len(self.net.history)
         final = last = None
         if self.best_epoch is not None and self.best_epoch.best_epoch_ != epoch:
             # Score the weights the level ended with, then keep the best epoch's.

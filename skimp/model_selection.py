@@ -360,7 +360,8 @@ def _derivable(estimator, method, methods):
 
 def _estimates_noise(estimator):
     noise = estimator.calibration_noise
-    return isinstance(noise, str) and noise == "estimate"
+    return (estimator.calibration is not None and isinstance(noise, str)
+            and noise == "estimate")
 
 
 def _fit_and_score_holding(*args, **kwargs):

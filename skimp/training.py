@@ -64,7 +64,6 @@ from skimp._threads import (  # AUTO_THREADS_MIN_WORK: skimp.training's, as befo
     MultiplyAddCounter,
     idle_cores,
     resolve_threads,
-    shared_threads,
     torch_threads,
 )
 from skimp.modules import MLP
@@ -72,7 +71,7 @@ from skimp.modules import MLP
 # The thread settings live in skimp._threads and are part of this module's face.
 __all__ = ["MaskedNet", "MultiplyAddCounter", "TensorBatches", "TensorDataset", "build_net",
            "check_net_params", "check_output_width", "check_training_settings",
-           "idle_cores", "resolve_threads", "shared_threads", "torch_threads"]
+           "idle_cores", "resolve_threads", "torch_threads"]
 
 #: Rows per forward pass when a net is evaluated or predicts: large enough
 #: that per-call overhead vanishes, small enough that a wide network's
@@ -289,6 +288,8 @@ class MaskedNet(NeuralNetClassifier):
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
+        if not training:
+            self.validation_scores_ = None  # never a stale epoch's
         self._set_training(training)
         # The hooks cost a call per callback per batch: only made when a
         # callback uses them.

@@ -13,3 +13,18 @@ def fast_clf(**params):
     defaults = dict(hidden_layer_sizes=(16,), max_epochs=3, max_levels=2,
                     batch_size=64, random_state=0, early_stopping=False)
     return PrunedNetClassifier(**{**defaults, **params})
+
+
+def auto_threads_now():
+    """What ``n_threads="auto"`` gives a large fit now: torch's threads, at most
+    the cores this process may use and the cores idle at the moment (all of
+    them on an idle machine, as in CI)."""
+    import os
+
+    import torch
+
+    from skimp.training import idle_cores
+
+    cores = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+    idle = idle_cores()
+    return cores if cores == 1 or idle is None else max(1, min(cores, int(idle + 0.3)))

@@ -155,4 +155,5 @@ def test_epochs_are_counted_by_skimp_not_by_a_reloaded_history(tmp_path):
     clf = _early(early_stopping=False, max_epochs=20, lr=0.5, callbacks=[
         Checkpoint(monitor="valid_loss_best", load_best=True, dirname=str(tmp_path))]).fit(X, y)
     assert clf.imp_path_["n_epochs"].tolist() == [20, 20]
-    assert clf.imp_path_["epoch"].tolist() == [20, 20]
+    # The kept weights are those load_best reloaded, of an earlier epoch.
+    assert all(clf.imp_path_["epoch"] <= 20) and any(clf.imp_path_["epoch"] < 20)

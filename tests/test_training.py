@@ -11,7 +11,7 @@ from skimp.masks import Mask
 from skimp.modules import MLP
 from skimp.pruning import next_mask
 from skimp.training import MaskedNet, TensorBatches, build_net, torch_threads
-from tests._helpers import fast_clf
+from tests._helpers import auto_threads_now, fast_clf
 
 
 def batches(n=10, batch_size=4, **kwargs):
@@ -146,8 +146,8 @@ def test_resolve_threads():
     assert resolve_threads("auto", small, 128) == 1
     big = torch.nn.Linear(1000, 1000)
     assert 1_001_000 * 64 > AUTO_THREADS_MIN_WORK
-    expected = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
-    assert resolve_threads("auto", big, 64) == expected
+    assert resolve_threads("auto", big, 64) in (
+        min(torch.get_num_threads(), len(os.sched_getaffinity(0))), auto_threads_now())
     assert resolve_threads("auto", big, 4) == 1  # the batch, not the net, is small
 
 
@@ -413,7 +413,8 @@ def test_auto_threads_size_the_work_by_multiply_adds():
         fitted = fast_clf(module=FewWeightsManyProducts, max_epochs=1, max_levels=0,
                           batch_size=128).fit(images, y)
         small = fast_clf(max_epochs=1, max_levels=0).fit(images.reshape(40, -1)[:, :64], y)
-    assert fitted.n_threads_ == 2
+        idle_now = auto_threads_now()
+    assert fitted.n_threads_ in (2, idle_now)  # 2 on an idle machine
     assert small.n_threads_ == 1
 
 
@@ -422,7 +423,7 @@ def test_auto_threads_decide_mlps_as_before():
     parameter count, so every MLP gets what weights x batch gave it."""
     from skimp.training import resolve_threads
 
-    expected = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
+    expected = (min(torch.get_num_threads(), len(os.sched_getaffinity(0))), auto_threads_now())
     for sizes, batch in [((64, 100, 10), 128), ((784, 300, 100, 10), 128),
                          ((40, 1024, 10), 128), ((1000, 1000), 4)]:
         mlp = MLP(sizes[0], sizes[-1], sizes[1:-1])
@@ -431,7 +432,7 @@ def test_auto_threads_decide_mlps_as_before():
                        if isinstance(layer, torch.nn.Linear))
         assert (resolve_threads("auto", mlp, batch, multiply_adds=macs)
                 == resolve_threads("auto", mlp, batch))
-    assert resolve_threads("auto", MLP(784, 10, (300, 100)), 128) == expected
+    assert resolve_threads("auto", MLP(784, 10, (300, 100)), 128) in expected
     assert resolve_threads("auto", MLP(64, 10, (100,)), 128) == 1
 
 

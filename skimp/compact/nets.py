@@ -10,7 +10,7 @@ import math
 import torch
 from torch import nn
 
-from skimp._threads import shared_threads
+from skimp._threads import torch_threads
 from skimp.modules import as_images
 
 __all__ = ["CompactMLP", "CompactConvNet", "module_nbytes"]
@@ -71,7 +71,7 @@ class _CompactNet(nn.Module):
         if torch.compiler.is_compiling() or torch.compiler.is_exporting():
             return self._forward(X)
         # Modules pickled before n_threads existed run as they did.
-        with shared_threads(getattr(self, "n_threads", None)):
+        with torch_threads(getattr(self, "n_threads", None)):
             return self._forward(X)
 
 
@@ -97,7 +97,8 @@ class CompactMLP(_CompactNet):
         The output when ``layers`` is empty.
     n_threads : int or None, default=1
         Torch threads of the forward pass, set for its duration and restored
-        (:func:`skimp.training.shared_threads`, safe from a thread pool).
+        (:func:`skimp.training.torch_threads`; the count is the calling
+        thread's own, so a server's thread pool is safe).
         A ticket's layers are small: threads spend more time meeting than
         computing, and on a busy machine a thread waiting for a descheduled
         sibling made the forward pass many times slower
