@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import StepLR
 
@@ -163,6 +164,7 @@ if __name__ == "__main__":
         report[name] = {
             "keys": sorted(p.name for p in folder.iterdir()),
             "fit_time": clf.imp_path_["fit_time"].tolist(),
-            "warnings": [str(w.message) for w in caught if "checkpoint_dir" in str(w.message)],
+            "warnings": [str(w.message) for w in caught if "checkpoint_dir" in str(w.message)
+                         and not issubclass(w.category, ConvergenceWarning)],
         }
     out.write_text(json.dumps(report, indent=1))

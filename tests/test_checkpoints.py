@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 
 from skimp.checkpoints import CheckpointStore, run_key
@@ -275,6 +276,7 @@ def test_an_edited_network_never_reuses_levels(digits, tmp_path, edit):
     edited = load_net_class(src, NET_V1.replace(*edit), name)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no stale level is even looked at
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
         refit = fast_clf(module=edited, checkpoint_dir=ckpt).fit(X, y)
     assert len(list(ckpt.iterdir())) == 2
     assert_same_fit(refit, fast_clf(module=edited).fit(X, y), X)
