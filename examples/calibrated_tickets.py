@@ -213,6 +213,10 @@ def decide(all_rows):
                 m.loc[("early_stopped", "estimate_symmetric"), "ece"] - es_raw, 3),
             "estimate (confident joint) ECE change": round(
                 m.loc[("early_stopped", "estimate_confident_joint"), "ece"] - es_raw, 3),
+            "average minus ticket, accuracy (pts)": round(
+                100 * (m.loc[("ensemble", "noise_aware"), "accuracy"] - es.accuracy), 2),
+            "average minus ticket, ECE": round(
+                m.loc[("ensemble", "noise_aware"), "ece"] - es.ece, 3),
         })
     return pd.DataFrame(verdicts)
 
@@ -240,6 +244,11 @@ def print_summary(out_dir, markdown):
         worst = verdicts[f"estimate ({method}) ECE change"].max()
         print(f"part 4: estimate ({method}) raises ECE by at most {ESTIMATE_MARGIN} in "
               f"every run: {'yes' if worst <= ESTIMATE_MARGIN else 'no'} (worst {worst:+.3f})")
+    wins = ((verdicts["average minus ticket, accuracy (pts)"] >= 0)
+            & (verdicts["average minus ticket, ECE"] <= 0))
+    print(f"the average of the two early-stopped answers, calibrated, is at least as "
+          f"accurate and as well calibrated as the calibrated ticket in {int(wins.sum())} of "
+          f"{len(wins)} runs: {'ship it' if wins.all() else 'not shipped'}")
     return verdicts
 
 

@@ -183,7 +183,8 @@ def test_a_module_whose_last_linear_is_not_the_logits_is_named():
 @pytest.fixture(scope="module")
 def fitted(digits):
     X, y = digits
-    raw = fast_clf(max_epochs=6, label_noise=0.3, early_stopping=True).fit(X, y)
+    raw = fast_clf(max_epochs=6, label_noise=0.3, early_stopping=True,
+                   calibration=None).fit(X, y)
     cal = clone(raw).set_params(calibration="auto").fit(X, y)
     return X, y, raw, cal
 
@@ -270,6 +271,7 @@ def test_calibration_lowers_the_clean_ece_of_a_noisy_fit(fitted, digits):
       "noise_model": 0.5 * np.eye(10) + 0.05},
      noise_transition_matrix(0.5 * np.eye(10) + 0.05, 10, 0.1)),
     ({"calibration": None, "label_noise": 0.2}, None),
+    ({"label_noise": 0.2}, symmetric_noise_matrix(0.2, 10)),  # the default is "auto"
 ])
 def test_noise_matrix_for_each_noise_model(digits, params, expected):
     X, y = digits
@@ -308,12 +310,24 @@ def test_bad_calibration_settings_keep_a_fitted_model(digits, params, match):
     X, y = digits
     if "module" in params:
         X = X[:, :5]
-    clf = fast_clf(max_levels=1).fit(X, y)
+    clf = fast_clf(max_levels=1, calibration=None).fit(X, y)
     before = clf.predict_proba(X)
     with pytest.raises(ValueError, match=match):
         clf.set_params(**params).fit(X, y)
     assert np.array_equal(clf.predict_proba(X), before)
     assert clf.temperature_ == 1.0
+
+
+def test_noise_no_temperature_fits_through(digits):
+    X, y = digits
+    # Pair-flip at 0.6: most labels of each class name the next class.
+    params = dict(max_levels=0, label_noise=0.6, noise_model="pairflip")
+    with pytest.warns(UserWarning, match=r"calibration='auto' leaves this fit uncalibrated.*"
+                                         r"as likely as the true one"):
+        clf = fast_clf(calibration="auto", **params).fit(X, y)
+    assert clf.temperature_ == 1.0 and clf.noise_matrix_ is None
+    with pytest.raises(ValueError, match="label_noise's matrix makes another label"):
+        fast_clf(calibration="temperature", **params).fit(X, y)
 
 
 def test_resume_equals_the_uninterrupted_fit_and_reuses_uncalibrated_levels(digits, tmp_path):
