@@ -162,13 +162,16 @@ def run_seed(name, seed, noise, epochs, smoke, cache):
 
 
 def reliability_figure(data, out, title):
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.8))
     for ax, (key, label) in zip(axes, [
             ("raw", "early-stopped ticket, raw"),
-            ("plain", "+ temperature on the noisy labels"),
+            ("plain", "+ temperature fitted on the noisy labels"),
             ("noise_aware", "+ noise-aware temperature (calibration='temperature')")]):
-        ReliabilityDisplay.from_predictions(data["y_test"], data[key], name=label, ax=ax)
-        ax.set_title(label, fontsize=9)
+        disp = ReliabilityDisplay.from_predictions(data["y_test"], data[key], name=label, ax=ax)
+        # Three panels side by side: the ECE goes in each title, and the
+        # legend, which would sit between panels, goes.
+        ax.get_legend().remove()
+        ax.set_title(f"{label}\nECE {disp.ece:.3f} (red: the gap to the diagonal)", fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
@@ -189,6 +192,35 @@ def summary(rows):
 
 def means(rows):
     return rows.groupby(["answer", "calibration"])[["accuracy", "ece", "log_loss"]].mean()
+
+
+def headline(all_rows):
+    """One row per run: the answers' accuracy, and ECE raw, calibrated through
+    the noise, and by the baselines (means over seeds)."""
+    table = []
+    for key, rows in all_rows.items():
+        m = means(rows)
+
+        def cell(answer, calibration, metric):
+            return m.loc[(answer, calibration), metric]
+
+        table.append({
+            "run": key,
+            "accuracy: last epoch / dense early / early-stopped": " / ".join(
+                f"{cell(a, 'none', 'accuracy'):.3f}" for a in ANSWERS),
+            "ECE raw: last epoch / dense early / early-stopped": " / ".join(
+                f"{cell(a, 'none', 'ece'):.3f}" for a in ANSWERS),
+            "early-stopped + temperature on noisy labels": round(
+                cell("early_stopped", "ccv_temperature_noisy", "ece"), 3),
+            "early-stopped, noise-aware": round(cell("early_stopped", "noise_aware", "ece"), 3),
+            "last epoch, noise-aware (the default)": round(
+                cell("last_epoch", "noise_aware", "ece"), 3),
+            "early-stopped, estimated noise": round(
+                cell("early_stopped", "estimate_symmetric", "ece"), 3),
+            "early-stopped + temperature on clean labels": round(
+                cell("early_stopped", "ccv_temperature_clean", "ece"), 3),
+        })
+    return pd.DataFrame(table)
 
 
 def decide(all_rows):
@@ -232,6 +264,8 @@ def print_summary(out_dir, markdown):
     if not all_rows:
         print(f"no {PREFIX}*.csv in {out_dir}; run a setting first")
         return None
+    print("\n## At a glance: mean accuracy and ECE over seeds, clean test labels\n")
+    print(show(headline(all_rows)))
     verdicts = decide(all_rows)
     print("\n## The rules\n")
     print(show(verdicts))
