@@ -116,7 +116,7 @@ def _cpu_times(cpus):
     return totals
 
 
-def idle_cores(interval=0.2):
+def idle_cores(interval=0.05):
     """How many CPUs sat idle over the next ``interval`` seconds.
 
     Read from /proc/stat (idle and iowait time) for the CPUs this process
@@ -125,8 +125,9 @@ def idle_cores(interval=0.2):
 
     Parameters
     ----------
-    interval : float, default=0.2
-        Seconds to watch.
+    interval : float, default=0.05
+        Seconds to watch: long enough for /proc/stat's 100 ticks a second to tell a
+        busy core from an idle one, short next to a fit that "auto" would thread.
 
     Returns
     -------
@@ -162,8 +163,8 @@ def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
         ``"auto"`` gives 1 when a batch's work, its multiply-adds, is below
         :data:`AUTO_THREADS_MIN_WORK`, and otherwise torch's current
         setting, at most the cores this process may use and at most the
-        cores that are idle when the fit starts (:func:`idle_cores`,
-        rounded down unless 0.7 of a core is free): a thread that waits for a
+        cores that are idle when the fit starts (:func:`idle_cores`, over
+        50 ms, rounded to the nearest core): a thread that waits for a
         sibling the scheduler has given to another process stalls every
         parallel region, and made fits up to 50 times slower on a busy
         machine. joblib's process workers start with torch capped at
@@ -198,5 +199,5 @@ def resolve_threads(n_threads, module, batch_size, *, multiply_adds=None):
     if threads > 1:
         idle = idle_cores()
         if idle is not None:
-            threads = max(1, min(threads, int(idle + 0.3)))
+            threads = max(1, min(threads, int(idle + 0.5)))
     return threads

@@ -27,4 +27,4 @@ def auto_threads_now():
 
     cores = min(torch.get_num_threads(), len(os.sched_getaffinity(0)))
     idle = idle_cores()
-    return cores if cores == 1 or idle is None else max(1, min(cores, int(idle + 0.3)))
+    return cores if cores == 1 or idle is None else max(1, min(cores, int(idle + 0.5)))
