@@ -271,3 +271,23 @@ def test_early_stopped_tickets_masks_smoke(capsys, monkeypatch):
     # Level 0 is dense either way; the masks of later levels are compared.
     assert table["shared"].iloc[0] == "1.000"
     assert "n_iter_no_change=5: chosen level" in out
+
+
+def test_calibrated_tickets_smoke(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("cleanlab")
+    monkeypatch.syspath_prepend(str(EXAMPLES))  # it reuses plot_controls' settings
+    argv = ["--smoke", "--out-dir", str(tmp_path), "--cache", str(tmp_path / "cache")]
+    rows = run_example("calibrated_tickets", ["--setting", "teacher", "--figure", *argv])
+    # The noise-aware temperature never changes a prediction.
+    for answer in ("last_epoch", "dense_early", "early_stopped"):
+        accuracy = rows[rows.answer == answer].groupby("calibration").accuracy.first()
+        assert accuracy["none"] == accuracy["noise_aware"]
+    assert (tmp_path / "calibrated_tickets_teacher_reliability.png").stat().st_size > 10_000
+    again = run_example("calibrated_tickets", ["--setting", "teacher", *argv])
+    pd.testing.assert_frame_equal(again, rows)  # scored again from the checkpoints
+    capsys.readouterr()
+    verdicts = run_example("calibrated_tickets", ["--summary", "--out-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "## At a glance" in out and "part 3: early_stopping=True" in out
+    assert verdicts.run.tolist() == ["teacher"]
