@@ -49,6 +49,11 @@ TEMPERATURE_RANGE = (1e-2, 1e2)
 _GRID_POINTS = 41
 
 
+def _is_estimate(calibration_noise):
+    """Whether ``calibration_noise`` asks for the noise to be estimated."""
+    return isinstance(calibration_noise, str) and calibration_noise == "estimate"
+
+
 def symmetric_noise_matrix(rate, n_classes):
     """Transition matrix of symmetric noise at ``rate``, as the estimator draws it.
 

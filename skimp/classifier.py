@@ -25,6 +25,7 @@ from skimp._data import (
 from skimp._tickets import TicketsMixin
 from skimp._validation import Hidden, Interval, NotBoolInterval, StrOptions, is_bool
 from skimp.calibration import (
+    _is_estimate,
     calibration_noise_matrix,
     estimate_noise_matrix,
     fit_temperature,
@@ -706,7 +707,7 @@ class PrunedNetClassifier(TicketsMixin, ClassifierMixin, BaseEstimator):
         uncalibrated, with a warning that says why.
         """
         noise = self.calibration_noise
-        estimate = isinstance(noise, str) and noise == "estimate"
+        estimate = _is_estimate(noise)
         if not estimate:
             calibration_noise_matrix(noise, np.eye(n_classes), n_classes)  # checks it alone
         if self.calibration == "auto":

@@ -166,6 +166,8 @@ class ImpRunner:
         self.verbose = verbose
         self.store = store
         self.interrupted = False
+        # Epochs the current level trained, counted by train_level itself.
+        self.epochs_trained = 0
         self.best_epoch = None
         if early_stopping:
             self.best_epoch = BestEpoch(selection, n_iter_no_change, min_epochs=rewind_epoch)

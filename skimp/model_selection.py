@@ -28,6 +28,7 @@ from sklearn.metrics import accuracy_score, log_loss
 from sklearn.utils.validation import check_array
 
 from skimp._data import hold_small_last_batch_warnings
+from skimp.calibration import _is_estimate
 from skimp.classifier import PrunedNetClassifier
 from skimp.imp import select_level
 from skimp.masks import prunable_parameter_names
@@ -359,9 +360,7 @@ def _derivable(estimator, method, methods):
 
 
 def _estimates_noise(estimator):
-    noise = estimator.calibration_noise
-    return (estimator.calibration is not None and isinstance(noise, str)
-            and noise == "estimate")
+    return estimator.calibration is not None and _is_estimate(estimator.calibration_noise)
 
 
 def _fit_and_score_holding(*args, **kwargs):
