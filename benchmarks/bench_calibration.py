@@ -16,7 +16,8 @@ The ratio that matters is per level: a level of the paper's recipe trains 120
 epochs (60 for ``fashion60k``) and calibrates once, so the script prints
 the calibration's share of one such level, from the epochs it measured.
 
-Run ``python benchmarks/bench_calibration.py [--quick | --smoke]``.
+Run ``python benchmarks/bench_calibration.py [--quick | --smoke] [--busy]``;
+``--busy`` keeps one core busy in another process meanwhile.
 """
 
 import argparse
@@ -97,10 +98,15 @@ def main(argv=None):
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true")
     group.add_argument("--smoke", action="store_true")
+    parser.add_argument("--busy", action="store_true",
+                        help="with another process keeping one core busy")
     args = parser.parse_args(argv)
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     print("machine:\n" + common.format_info(common.machine_info(1)))
-    result = run(mode)
+    load = ("busy core",) if args.busy and mode != "smoke" else ()
+    with common.background_load(load):
+        result = run(mode)
+    result["other load"] = "a busy core" if args.busy else "none"
     for key, value in result.items():
         print(f"  {key:<42} {value}")
     return result

@@ -55,7 +55,7 @@ def test_contention_cases_smoke(run_all, capsys):
 def test_calibration_cost_smoke(run_all, capsys):
     import bench_calibration
 
-    r = bench_calibration.main(["--smoke"])
+    r = bench_calibration.main(["--smoke", "--busy"])
     out = capsys.readouterr().out
     assert r["levels"] == 2
     assert 0 < r["share of a 120-epoch level (%)"] < r["share of a 60-epoch level (%)"] < 100
