@@ -195,29 +195,26 @@ def means(rows):
 
 def headline(all_rows):
     """One row per run: the answers' accuracy, and ECE raw, calibrated through
-    the noise, and by the baselines (means over seeds)."""
+    the noise, and by the baselines (mean ± std over seeds)."""
     table = []
     for key, rows in all_rows.items():
-        m = means(rows)
 
-        def cell(answer, calibration, metric, m=m):
-            return m.loc[(answer, calibration), metric]
+        def cell(answer, calibration, metric, rows=rows):
+            runs = rows[(rows.answer == answer) & (rows.calibration == calibration)]
+            return mean_std(runs[metric])
 
         table.append({
             "run": key,
-            "accuracy: last epoch / dense early / early-stopped": " / ".join(
-                f"{cell(a, 'none', 'accuracy'):.3f}" for a in ANSWERS),
-            "ECE raw: last epoch / dense early / early-stopped": " / ".join(
-                f"{cell(a, 'none', 'ece'):.3f}" for a in ANSWERS),
-            "early-stopped + temperature on noisy labels": round(
-                cell("early_stopped", "ccv_temperature_noisy", "ece"), 3),
-            "early-stopped, noise-aware": round(cell("early_stopped", "noise_aware", "ece"), 3),
-            "last epoch, noise-aware (the default)": round(
-                cell("last_epoch", "noise_aware", "ece"), 3),
-            "early-stopped, estimated noise": round(
-                cell("early_stopped", "estimate_symmetric", "ece"), 3),
-            "early-stopped + temperature on clean labels": round(
-                cell("early_stopped", "ccv_temperature_clean", "ece"), 3),
+            **{f"accuracy, {ANSWERS[a]}": cell(a, "none", "accuracy") for a in ANSWERS},
+            **{f"ECE raw, {ANSWERS[a]}": cell(a, "none", "ece") for a in ANSWERS},
+            "ECE early-stopped + temperature on noisy labels": cell(
+                "early_stopped", "ccv_temperature_noisy", "ece"),
+            "ECE early-stopped, noise-aware": cell("early_stopped", "noise_aware", "ece"),
+            "ECE last epoch, noise-aware (the default)": cell("last_epoch", "noise_aware", "ece"),
+            "ECE early-stopped, estimated noise": cell(
+                "early_stopped", "estimate_symmetric", "ece"),
+            "ECE early-stopped + temperature on clean labels": cell(
+                "early_stopped", "ccv_temperature_clean", "ece"),
         })
     return pd.DataFrame(table)
 
